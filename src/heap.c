@@ -1,0 +1,453 @@
+/*
+ * The heap: one reserved address range, handed to pacegc's private jemalloc
+ * through extent hooks, so every user allocation lies in [start, end) and
+ * "could this word point into the heap" is a subtraction and a compare.
+ *
+ * Each thread is bound (thread.arena) to one of pacegc's arenas before its
+ * first allocation, so jemalloc's own fast paths (malloc, sdallocx) serve
+ * it.  The arenas' own metadata also comes through the hooks, so it lies
+ * in the range too, but the object index never lists it, so it is neither
+ * a root nor an object.
+ */
+#include "heap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <jemalloc/jemalloc.h>
+
+#include "meta.h"
+#include "report.h"
+#include "system.h"
+
+heap_t heap;
+__thread unsigned char heap_thread_ready;
+
+/* The private jemalloc's renamed entry points. */
+void *pacegc_je_mallocx(size_t size, int flags);
+void *pacegc_je_rallocx(void *p, size_t size, int flags);
+size_t pacegc_je_sallocx(const void *p, int flags);
+size_t pacegc_je_nallocx(size_t size, int flags);
+int pacegc_je_mallctl(const char *name, void *old, size_t *oldlen, void *new_, size_t newlen);
+
+/* One automatic arena is enough: it only serves jemalloc's internals, since
+ * every thread is moved to pacegc's arenas before it allocates. */
+const char *pacegc_je_malloc_conf = "narenas:1";
+
+/* glibc's allocator, used only if pacegc cannot set up its heap at all. */
+void *__libc_malloc(size_t);
+void *__libc_calloc(size_t, size_t);
+void *__libc_realloc(void *, size_t);
+void *__libc_memalign(size_t, size_t);
+void __libc_free(void *);
+
+#define HEAP_RESERVE_MAX ((size_t)1 << 40)   /* 1 TiB of address space */
+#define HEAP_RESERVE_MIN ((size_t)1 << 32)
+#define HEAP_ALIGN       ((size_t)2 << 20)   /* huge-page aligned */
+#define HEAP_ARENAS_MAX  64
+
+enum { HEAP_NONE, HEAP_INITIALIZING, HEAP_READY, HEAP_FAILED };
+static _Atomic int heap_state;
+static __thread unsigned char heap_initializing;
+static _Atomic unsigned heap_next_arena;
+
+/* ---- the reserved range and jemalloc's extent hooks ---- */
+
+/* Hands jemalloc fresh, committed, zeroed pages from the range.  Addresses
+ * are never handed out twice: jemalloc retains and reuses what it gets. */
+static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
+                        size_t alignment, bool *zero, bool *commit, unsigned arena) {
+  (void)h; (void)arena;
+  size_t align = alignment < PAGE_SIZE ? PAGE_SIZE : alignment;
+  uintptr_t cur = atomic_load(&heap.unused), at;
+  do {
+    if (new_addr != NULL && (uintptr_t)new_addr != cur) return NULL;
+    at = new_addr != NULL ? cur : align_up(cur, align);
+    if (at + size > heap.end || at + size < at) return NULL;
+  } while (!atomic_compare_exchange_weak(&heap.unused, &cur, at + size));
+  if (mprotect((void *)at, size, PROT_READ | PROT_WRITE) != 0) return NULL;
+  *zero = true;
+  *commit = true;
+  return (void *)at;
+}
+
+/* Refusing dalloc makes jemalloc keep the range as retained memory. */
+static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size,
+                        bool committed, unsigned arena) {
+  (void)h; (void)addr; (void)size; (void)committed; (void)arena;
+  return true;
+}
+
+static void hook_destroy(extent_hooks_t *h, void *addr, size_t size,
+                         bool committed, unsigned arena) {
+  (void)h; (void)committed; (void)arena;
+  madvise(addr, size, MADV_DONTNEED);
+}
+
+/* MADV_DONTNEED, not MADV_FREE: resident memory must drop at once, because
+ * the memory limit and every RSS measurement count it. */
+static bool hook_purge_forced(extent_hooks_t *h, void *addr, size_t size,
+                              size_t offset, size_t length, unsigned arena) {
+  (void)h; (void)size; (void)arena;
+  return madvise((char *)addr + offset, length, MADV_DONTNEED) != 0;
+}
+
+/* The range is one mapping, so any two neighbouring extents may merge and
+ * any extent may split. */
+static bool hook_split(extent_hooks_t *h, void *addr, size_t size, size_t a,
+                       size_t b, bool committed, unsigned arena) {
+  (void)h; (void)addr; (void)size; (void)a; (void)b; (void)committed; (void)arena;
+  return false;
+}
+
+static bool hook_merge(extent_hooks_t *h, void *a, size_t asize, void *b,
+                       size_t bsize, bool committed, unsigned arena) {
+  (void)h; (void)a; (void)asize; (void)b; (void)bsize; (void)committed; (void)arena;
+  return false;
+}
+
+/* commit/decommit and purge_lazy are left out: jemalloc then purges with
+ * purge_forced and never decommits. */
+static extent_hooks_t heap_hooks = {
+  .alloc = hook_alloc,
+  .dalloc = hook_dalloc,
+  .destroy = hook_destroy,
+  .purge_forced = hook_purge_forced,
+  .split = hook_split,
+  .merge = hook_merge,
+};
+
+/* As much address space as the process may have, up to 1 TiB. */
+static size_t heap_reserve_size(void) {
+  struct rlimit rl;
+  size_t want = HEAP_RESERVE_MAX;
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      rl.rlim_cur / 4 < want)
+    want = align_down(rl.rlim_cur / 4, HEAP_ALIGN);
+  return want < HEAP_RESERVE_MIN ? HEAP_RESERVE_MIN : want;
+}
+
+static bool heap_reserve(void) {
+  for (size_t size = heap_reserve_size(); size >= HEAP_ALIGN * 64; size /= 2) {
+    void *p = mmap(NULL, size + HEAP_ALIGN, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) continue;
+    uintptr_t start = align_up((uintptr_t)p, HEAP_ALIGN);
+    if (start > (uintptr_t)p) munmap(p, start - (uintptr_t)p);
+    munmap((void *)(start + size), (uintptr_t)p + HEAP_ALIGN - start);
+    void *starts = meta_map(objindex_starts_bytes(size), "pacegc-index");
+    void *pages = meta_map(objindex_pages_bytes(size), "pacegc-pages");
+    if (!starts || !pages) return false;
+    heap.start = start;
+    heap.end = start + size;
+    atomic_store(&heap.unused, start);
+    objindex_init(&heap.index, start, size, starts, pages);
+    return true;
+  }
+  return false;
+}
+
+static bool heap_create_arenas(void) {
+  int cpus = system_cpus();
+  unsigned n = (unsigned)(cpus > 0 ? 4 * cpus : 4);
+  if (n > HEAP_ARENAS_MAX) n = HEAP_ARENAS_MAX;
+  for (unsigned i = 0; i < n; i++) {
+    unsigned ind;
+    size_t len = sizeof ind;
+    extent_hooks_t *hooks = &heap_hooks;
+    if (pacegc_je_mallctl("arenas.create", &ind, &len, &hooks, sizeof hooks) != 0)
+      return i > 0 && (heap.narenas = i, true);
+    if (i == 0) heap.first_arena = ind;
+    else if (ind != heap.first_arena + i) return heap.narenas = i, true;
+  }
+  heap.narenas = n;
+  return true;
+}
+
+static void heap_fill_class_table(void) {
+  for (size_t i = 0; i <= HEAP_CLASS_TABLE_MAX >> GRANULE_SHIFT; i++) {
+    size_t n = i == 0 ? GRANULE : i << GRANULE_SHIFT;
+    heap.class_granules[i] = (uint16_t)(pacegc_je_nallocx(n, 0) >> GRANULE_SHIFT);
+  }
+}
+
+static bool heap_init(void) {
+  if (!heap_reserve()) {
+    report("cannot reserve an address range for the heap (%s); using glibc malloc",
+           strerror(errno));
+    return false;
+  }
+  if (!heap_create_arenas()) {
+    report("cannot create jemalloc arenas; using glibc malloc");
+    return false;
+  }
+  heap_fill_class_table();
+  return true;
+}
+
+void heap_ensure_init(void) {
+  if (likely(atomic_load_explicit(&heap_state, memory_order_acquire) >= HEAP_READY) ||
+      heap_initializing)
+    return;
+  int expected = HEAP_NONE;
+  if (atomic_compare_exchange_strong(&heap_state, &expected, HEAP_INITIALIZING)) {
+    heap_initializing = 1;
+    bool ok = heap_init();
+    heap_initializing = 0;
+    atomic_store_explicit(&heap_state, ok ? HEAP_READY : HEAP_FAILED, memory_order_release);
+    return;
+  }
+  while (atomic_load_explicit(&heap_state, memory_order_acquire) == HEAP_INITIALIZING)
+    sched_yield();
+}
+
+/* ---- allocations made while the heap itself is being set up ---- */
+
+/* jemalloc's initialisation can call back into malloc on the initialising
+ * thread.  Those few requests come from here and are never reused. */
+#define BOOT_SIZE ((size_t)256 << 10)
+static _Alignas(64) unsigned char boot_area[BOOT_SIZE];
+static _Atomic size_t boot_used;
+
+typedef struct boot_header { size_t size, pad; } boot_header_t;
+
+static bool boot_contains(const void *p) {
+  return (const unsigned char *)p >= boot_area && (const unsigned char *)p < boot_area + BOOT_SIZE;
+}
+
+static void *boot_alloc(size_t n, size_t alignment) {
+  if (alignment < GRANULE) alignment = GRANULE;
+  size_t cur = atomic_load(&boot_used), at, next;
+  do {
+    at = align_up((uintptr_t)boot_area + cur + sizeof(boot_header_t), alignment) - (uintptr_t)boot_area;
+    next = at + align_up(n, GRANULE);
+    if (next > BOOT_SIZE || next < at) { errno = ENOMEM; return NULL; }
+  } while (!atomic_compare_exchange_weak(&boot_used, &cur, next));
+  ((boot_header_t *)(boot_area + at))[-1].size = n;
+  return boot_area + at;
+}
+
+static size_t boot_size(const void *p) { return ((const boot_header_t *)p)[-1].size; }
+
+/* ---- slow paths ---- */
+
+/* Binds this thread to one of pacegc's arenas, round robin, so that
+ * jemalloc's thread cache and fast paths serve it from the range. */
+static void heap_bind_thread(void) {
+  unsigned a = heap.first_arena + atomic_fetch_add(&heap_next_arena, 1) % heap.narenas;
+  if (pacegc_je_mallctl("thread.arena", NULL, NULL, &a, sizeof a) == 0)
+    heap_thread_ready = 1;
+}
+
+/* Flags for jemalloc calls outside the fast path: the arena explicitly if
+ * the thread could not be bound. */
+static int heap_flags(void) {
+  return heap_thread_ready ? 0 : MALLOCX_ARENA(heap.first_arena) | MALLOCX_TCACHE_NONE;
+}
+
+typedef enum { PREP_HEAP, PREP_BOOT, PREP_LIBC } prep_t;
+
+/* Where this call must be served from. */
+static prep_t heap_prepare(void) {
+  heap_ensure_init();
+  int s = atomic_load_explicit(&heap_state, memory_order_acquire);
+  if (s == HEAP_FAILED) return PREP_LIBC;
+  if (s != HEAP_READY) return PREP_BOOT;
+  if (!heap_thread_ready) heap_bind_thread();
+  return PREP_HEAP;
+}
+
+/* Records a fresh allocation from the slow paths; jemalloc's mallocx and
+ * rallocx, unlike its malloc, leave errno alone on failure. */
+static void *heap_index_new(void *p) {
+  if (unlikely(p == NULL)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  objindex_insert(&heap.index, (uintptr_t)p, pacegc_je_sallocx(p, 0));
+  return p;
+}
+
+void *heap_malloc_slow(size_t n) {
+  switch (heap_prepare()) {
+  case PREP_LIBC: return __libc_malloc(n);
+  case PREP_BOOT: return boot_alloc(n, GRANULE);
+  case PREP_HEAP: break;
+  }
+  if (heap_thread_ready) return heap_malloc(n);
+  return heap_index_new(pacegc_je_mallocx(n < GRANULE ? GRANULE : n, heap_flags()));
+}
+
+void *heap_malloc_large(size_t n) {
+  return heap_index_new(pacegc_je_mallocx(n, 0));
+}
+
+void *heap_calloc(size_t nmemb, size_t size) {
+  size_t n;
+  if (__builtin_mul_overflow(nmemb, size, &n)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  switch (heap_prepare()) {
+  case PREP_LIBC: return __libc_calloc(nmemb, size);
+  case PREP_BOOT: return boot_alloc(n, GRANULE);   /* static memory: zero */
+  case PREP_HEAP: break;
+  }
+  return heap_index_new(pacegc_je_mallocx(n < GRANULE ? GRANULE : n,
+                                          MALLOCX_ZERO | heap_flags()));
+}
+
+/* alignment: a power of two. */
+static void *heap_aligned(size_t alignment, size_t n) {
+  if (alignment <= GRANULE) return heap_malloc(n);
+  switch (heap_prepare()) {
+  case PREP_LIBC: return __libc_memalign(alignment, n);
+  case PREP_BOOT: return boot_alloc(n, alignment);
+  case PREP_HEAP: break;
+  }
+  int lg = __builtin_ctzl(alignment);
+  return heap_index_new(pacegc_je_mallocx(n < GRANULE ? GRANULE : n,
+                                          MALLOCX_LG_ALIGN(lg) | heap_flags()));
+}
+
+void *heap_memalign(size_t alignment, size_t n) {
+  if (alignment > SIZE_MAX / 2 + 1) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!is_pow2(alignment)) {
+    size_t a = 2 * GRANULE;
+    while (a < alignment) a <<= 1;
+    alignment = a;
+  }
+  return heap_aligned(alignment, n);
+}
+
+int heap_posix_memalign(void **out, size_t alignment, size_t n) {
+  if (alignment % sizeof(void *) != 0 || !is_pow2(alignment / sizeof(void *)))
+    return EINVAL;
+  void *p = heap_aligned(alignment, n);
+  if (p == NULL) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+void *heap_pvalloc(size_t n) {
+  size_t rounded;
+  if (__builtin_add_overflow(n, PAGE_SIZE - 1, &rounded)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  rounded = align_down(rounded, PAGE_SIZE);
+  return heap_aligned(PAGE_SIZE, rounded ? rounded : PAGE_SIZE);
+}
+
+void *heap_reallocarray(void *p, size_t nmemb, size_t size) {
+  size_t n;
+  if (__builtin_mul_overflow(nmemb, size, &n)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return heap_realloc(p, n);
+}
+
+/* realloc of memory the heap does not own: boot memory is copied out;
+ * anything else is reported and left alone. */
+static void *heap_realloc_foreign(void *p, size_t n) {
+  if (atomic_load(&heap_state) == HEAP_FAILED && !boot_contains(p))
+    return __libc_realloc(p, n);
+  if (boot_contains(p)) {
+    void *q = heap_malloc(n);
+    if (q) memcpy(q, p, boot_size(p) < n ? boot_size(p) : n);
+    return q;
+  }
+  heap_free_invalid(p, "realloc");
+  errno = ENOMEM;
+  return NULL;
+}
+
+void *heap_realloc(void *p, size_t n) {
+  if (p == NULL) return heap_malloc(n);
+  if (n == 0) {                          /* glibc: frees and returns NULL */
+    heap_free(p, "realloc");
+    return NULL;
+  }
+  uintptr_t a = (uintptr_t)p;
+  if (unlikely(!objindex_is_start(&heap.index, a))) return heap_realloc_foreign(p, n);
+  size_t old = objindex_size(&heap.index, a);
+  if (n <= HEAP_CLASS_TABLE_MAX &&
+      old == (size_t)heap.class_granules[(n + GRANULE - 1) >> GRANULE_SHIFT] << GRANULE_SHIFT)
+    return p;                            /* same size class: nothing to do */
+  if (heap_prepare() != PREP_HEAP) return heap_realloc_foreign(p, n);
+  if (objindex_remove(&heap.index, a) == 0) return heap_realloc_foreign(p, n);
+  void *q = pacegc_je_rallocx(p, n < GRANULE ? GRANULE : n, heap_flags());
+  if (q == NULL) {
+    objindex_insert(&heap.index, a, old);
+    errno = ENOMEM;
+    return NULL;
+  }
+  return heap_index_new(q);
+}
+
+size_t heap_usable_size(const void *p) {
+  if (p == NULL) return 0;
+  uintptr_t a = (uintptr_t)p;
+  if (likely(objindex_is_start(&heap.index, a))) return objindex_size(&heap.index, a);
+  if (boot_contains(p)) return boot_size(p);
+  report_with_stack("malloc_usable_size(%p): no live allocation starts here; returning 0", p);
+  return 0;
+}
+
+/* free() of something the index does not own: tell the user what it is. */
+void heap_free_invalid(void *p, const char *caller) {
+  if (boot_contains(p)) return;                  /* boot memory is never reused */
+  if (atomic_load(&heap_state) == HEAP_FAILED) {
+    __libc_free(p);
+    return;
+  }
+  uintptr_t start;
+  size_t size;
+  if (objindex_find(&heap.index, (uintptr_t)p, &start, &size))
+    report_with_stack("%s(%p): points %zu bytes into the live %zu-byte allocation at %p; ignored",
+                      caller, p, (size_t)((uintptr_t)p - start), size, (void *)start);
+  else if (objindex_covers(&heap.index, (uintptr_t)p))
+    report_with_stack("%s(%p): no live allocation starts here (double free?); ignored",
+                      caller, p);
+  else
+    report_with_stack("%s(%p): not a heap address (stack, global, or another allocator's memory); ignored",
+                      caller, p);
+}
+
+/* ---- statistics ---- */
+
+static size_t stat_read(const char *name) {
+  size_t v = 0, len = sizeof v;
+  return pacegc_je_mallctl(name, &v, &len, NULL, 0) == 0 ? v : 0;
+}
+
+void heap_read_stats(heap_stats_t *s) {
+  memset(s, 0, sizeof *s);
+  if (atomic_load(&heap_state) != HEAP_READY) return;
+  uint64_t epoch = 1;
+  size_t len = sizeof epoch;
+  pacegc_je_mallctl("epoch", &epoch, &len, &epoch, len);
+  s->allocated = stat_read("stats.allocated");
+  s->active = stat_read("stats.active");
+  s->resident = stat_read("stats.resident");
+  s->mapped = stat_read("stats.mapped");
+}
+
+bool heap_trim(void) {
+  heap_stats_t before, after;
+  heap_read_stats(&before);
+  if (atomic_load(&heap_state) != HEAP_READY) return false;
+  char name[32];
+  snprintf(name, sizeof name, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+  pacegc_je_mallctl(name, NULL, NULL, NULL, 0);
+  heap_read_stats(&after);
+  return after.resident < before.resident;
+}

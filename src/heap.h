@@ -1,0 +1,88 @@
+/*
+ * The heap: every user allocation, served by pacegc's private jemalloc
+ * from one reserved address range and recorded in the object index.
+ *
+ * Fast paths (heap_malloc, heap_free) are inline here so the shim's
+ * exported functions compile to a few loads, the jemalloc call and one
+ * atomic bit operation.  Everything rare is out of line in heap.c.
+ */
+#ifndef PACEGC_HEAP_H
+#define PACEGC_HEAP_H
+
+#include <stddef.h>
+#include "objindex.h"
+
+/* Requests up to this size are sized from a table, not by jemalloc. */
+#define HEAP_CLASS_TABLE_MAX ((size_t)4096)
+
+typedef struct heap {
+  objindex_t index;
+  uintptr_t start, end;              /* the reserved range */
+  _Atomic uintptr_t unused;          /* first byte never handed to jemalloc */
+  unsigned first_arena, narenas;
+  /* class_granules[(n + 15) >> 4] = usable size of malloc(n) in granules. */
+  uint16_t class_granules[(HEAP_CLASS_TABLE_MAX >> GRANULE_SHIFT) + 1];
+} heap_t;
+
+extern heap_t heap;
+
+/* 0: thread not yet bound to one of pacegc's arenas (or heap not ready). */
+extern __thread unsigned char heap_thread_ready;
+
+/* The private jemalloc (names renamed at build time, see src/meson.build). */
+void *pacegc_je_malloc(size_t size);
+void pacegc_je_sdallocx(void *p, size_t size, int flags);
+
+void *heap_malloc_slow(size_t n);
+void *heap_malloc_large(size_t n);
+void heap_free_invalid(void *p, const char *caller);
+
+/* malloc(n): never NULL except when memory is exhausted (errno ENOMEM). */
+ALWAYS_INLINE void *heap_malloc(size_t n) {
+  if (unlikely(!heap_thread_ready)) return heap_malloc_slow(n);
+  if (unlikely(n > HEAP_CLASS_TABLE_MAX)) return heap_malloc_large(n);
+  size_t usable = (size_t)heap.class_granules[(n + GRANULE - 1) >> GRANULE_SHIFT]
+                  << GRANULE_SHIFT;
+  void *p = pacegc_je_malloc(usable);
+  if (likely(p != NULL)) objindex_insert(&heap.index, (uintptr_t)p, usable);
+  return p;
+}
+
+/* free(p) for p != NULL.  `caller` names the API for the report. */
+ALWAYS_INLINE void heap_free(void *p, const char *caller) {
+  size_t usable = objindex_remove(&heap.index, (uintptr_t)p);
+  if (unlikely(usable == 0)) {
+    heap_free_invalid(p, caller);
+    return;
+  }
+  pacegc_je_sdallocx(p, usable, 0);
+}
+
+void *heap_calloc(size_t nmemb, size_t size);
+void *heap_realloc(void *p, size_t n);
+void *heap_reallocarray(void *p, size_t nmemb, size_t size);
+/* glibc's memalign (and, in glibc 2.36, aligned_alloc): an alignment that
+ * is not a power of two is rounded up to one. */
+void *heap_memalign(size_t alignment, size_t n);
+/* EINVAL unless alignment is a power-of-two multiple of sizeof(void *). */
+int heap_posix_memalign(void **out, size_t alignment, size_t n);
+/* A whole number of pages, page aligned. */
+void *heap_pvalloc(size_t n);
+size_t heap_usable_size(const void *p);
+
+/* Reserves the range and creates the arenas; idempotent, thread-safe. */
+void heap_ensure_init(void);
+
+/* Statistics for mallinfo and friends, from jemalloc's counters. */
+typedef struct heap_stats {
+  size_t allocated;   /* bytes in live allocations */
+  size_t active;      /* bytes in pages holding live allocations */
+  size_t resident;    /* bytes resident, jemalloc metadata included */
+  size_t mapped;      /* bytes mapped by jemalloc */
+} heap_stats_t;
+
+void heap_read_stats(heap_stats_t *s);
+/* Returns unused dirty pages to the OS; true if resident memory fell. */
+bool heap_trim(void);
+
+#endif

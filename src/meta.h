@@ -1,0 +1,22 @@
+/*
+ * Memory for pacegc's own bookkeeping, straight from mmap and never from
+ * malloc.  Every range is recorded so the collector can leave it out of the
+ * roots: the object index holds the address of every allocation and would
+ * otherwise keep everything alive.
+ */
+#ifndef PACEGC_META_H
+#define PACEGC_META_H
+
+#include "util.h"
+
+/* Zeroed, page-aligned, reserve-free memory; NULL on failure. */
+void *meta_map(size_t size, const char *name);
+void meta_unmap(void *p, size_t size);
+
+/* Whether [a, a+1) lies in memory returned by meta_map. */
+bool meta_contains(uintptr_t a);
+
+/* Bytes currently mapped for bookkeeping (virtual). */
+size_t meta_mapped_bytes(void);
+
+#endif

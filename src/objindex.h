@@ -1,0 +1,146 @@
+/*
+ * The object index: which granules of the heap range start a live
+ * allocation, and how big each allocation is.
+ *
+ * Two side tables cover the range:
+ *   starts: one bit per 16-byte granule, set while an allocation starting
+ *           there is live.  This bit is the ownership token (DESIGN.md
+ *           rule 5): whoever clears it atomically returns the memory.
+ *   pages:  one 32-bit word per 4 KiB page saying how to size and find
+ *           the allocations that touch that page:
+ *             SMALL | n   allocations that start in this page are n granules
+ *             HEAD  | n   a large allocation of n pages starts in this page
+ *             TAIL  | d   this page lies inside a large allocation whose
+ *                         head page is d pages below
+ *             0           nothing known
+ *
+ * Invariants (kept by insert/remove, relied on by find):
+ *   - a live allocation's start granule has its bit set, and the page
+ *     entry of its start page describes its size;
+ *   - every page of a live large allocation after its head page is TAIL,
+ *     and no page is TAIL unless it belongs to a live large allocation;
+ *   - allocations do not overlap, a small one is at most
+ *     OBJINDEX_SMALL_MAX bytes, and a large one's head page holds no
+ *     other allocation's start (jemalloc gives large allocations an extent
+ *     of their own, starting within its first page).
+ * SMALL and HEAD entries may be stale: they are only read for a page whose
+ * start bit was found set, and the allocation that set it rewrote them.
+ */
+#ifndef PACEGC_OBJINDEX_H
+#define PACEGC_OBJINDEX_H
+
+#include <stdatomic.h>
+#include "util.h"
+
+/* jemalloc's largest small size class with 4 KiB pages. */
+#define OBJINDEX_SMALL_MAX ((size_t)14336)
+
+#define OBJINDEX_TAG_SHIFT 30
+#define OBJINDEX_SMALL ((uint32_t)1 << OBJINDEX_TAG_SHIFT)
+#define OBJINDEX_HEAD  ((uint32_t)2 << OBJINDEX_TAG_SHIFT)
+#define OBJINDEX_TAIL  ((uint32_t)3 << OBJINDEX_TAG_SHIFT)
+#define OBJINDEX_VALUE ((uint32_t)(OBJINDEX_SMALL - 1))
+
+typedef struct objindex {
+  uintptr_t base;              /* first byte covered; page aligned */
+  size_t size;                 /* bytes covered; a multiple of the page size */
+  _Atomic uint64_t *starts;    /* size / GRANULE bits */
+  _Atomic uint32_t *pages;     /* size / PAGE_SIZE entries */
+} objindex_t;
+
+/* Bytes of side tables needed to cover `size` bytes. */
+size_t objindex_starts_bytes(size_t size);
+size_t objindex_pages_bytes(size_t size);
+
+/* Covers [base, base+size) with zeroed tables supplied by the caller. */
+void objindex_init(objindex_t *ix, uintptr_t base, size_t size,
+                   void *starts, void *pages);
+
+ALWAYS_INLINE bool objindex_covers(const objindex_t *ix, uintptr_t a) {
+  return a - ix->base < ix->size;
+}
+
+ALWAYS_INLINE size_t objindex_granule(const objindex_t *ix, uintptr_t a) {
+  return (a - ix->base) >> GRANULE_SHIFT;
+}
+
+ALWAYS_INLINE size_t objindex_page(const objindex_t *ix, uintptr_t a) {
+  return (a - ix->base) >> PAGE_SHIFT;
+}
+
+/* Size in bytes described by a SMALL or HEAD entry; 0 for anything else. */
+ALWAYS_INLINE size_t objindex_entry_size(uint32_t e) {
+  uint32_t tag = e & ~OBJINDEX_VALUE;
+  size_t v = e & OBJINDEX_VALUE;
+  if (tag == OBJINDEX_SMALL) return v << GRANULE_SHIFT;
+  if (tag == OBJINDEX_HEAD) return v << PAGE_SHIFT;
+  return 0;
+}
+
+void objindex_insert_large(objindex_t *ix, uintptr_t start, size_t usable);
+void objindex_clear_large(objindex_t *ix, uintptr_t start, size_t usable);
+
+/*
+ * Records a live allocation of `usable` bytes at `start` (granule aligned,
+ * inside the range).  The size is published before the start bit, so a
+ * reader that sees the bit sees the size.
+ */
+ALWAYS_INLINE void objindex_insert(objindex_t *ix, uintptr_t start, size_t usable) {
+  if (likely(usable <= OBJINDEX_SMALL_MAX)) {
+    uint32_t e = OBJINDEX_SMALL | (uint32_t)(usable >> GRANULE_SHIFT);
+    _Atomic uint32_t *pe = &ix->pages[objindex_page(ix, start)];
+    /* Read first: most pages already say this, and a store would bounce
+     * the cache line between threads allocating in neighbouring pages. */
+    if (atomic_load_explicit(pe, memory_order_relaxed) != e)
+      atomic_store_explicit(pe, e, memory_order_relaxed);
+  } else {
+    objindex_insert_large(ix, start, usable);
+  }
+  size_t g = objindex_granule(ix, start);
+  atomic_fetch_or_explicit(&ix->starts[g >> 6], (uint64_t)1 << (g & 63),
+                           memory_order_release);
+}
+
+/* True if a live allocation starts exactly at `a`. */
+ALWAYS_INLINE bool objindex_is_start(const objindex_t *ix, uintptr_t a) {
+  if (!objindex_covers(ix, a) || (a & (GRANULE - 1)) != 0) return false;
+  size_t g = objindex_granule(ix, a);
+  uint64_t w = atomic_load_explicit(&ix->starts[g >> 6], memory_order_acquire);
+  return (w >> (g & 63)) & 1;
+}
+
+/* Usable size of the live allocation starting at `start`; the caller has
+ * established that one does. */
+ALWAYS_INLINE size_t objindex_size(const objindex_t *ix, uintptr_t start) {
+  return objindex_entry_size(atomic_load_explicit(
+      &ix->pages[objindex_page(ix, start)], memory_order_relaxed));
+}
+
+/*
+ * Takes ownership of the allocation starting at `a`: clears its start bit
+ * atomically and returns its usable size, or returns 0 if no live
+ * allocation starts at `a` (never allocated here, already freed, interior,
+ * or outside the range).  Exactly one of several racing callers wins.
+ */
+ALWAYS_INLINE size_t objindex_remove(objindex_t *ix, uintptr_t a) {
+  if (unlikely(!objindex_covers(ix, a) || (a & (GRANULE - 1)) != 0)) return 0;
+  size_t g = objindex_granule(ix, a);
+  uint64_t bit = (uint64_t)1 << (g & 63);
+  uint64_t old = atomic_fetch_and_explicit(&ix->starts[g >> 6], ~bit,
+                                           memory_order_acq_rel);
+  if (unlikely(!(old & bit))) return 0;
+  size_t usable = objindex_size(ix, a);
+  if (unlikely(usable > OBJINDEX_SMALL_MAX)) objindex_clear_large(ix, a, usable);
+  return usable;
+}
+
+/*
+ * Finds the live allocation containing `addr` (interior pointers included,
+ * one past the end excluded).  Returns false if there is none.  Small
+ * objects take a bit test or a short backward bit scan; large objects one
+ * extra page-table read.
+ */
+bool objindex_find(const objindex_t *ix, uintptr_t addr,
+                   uintptr_t *start, size_t *size);
+
+#endif

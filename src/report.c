@@ -1,0 +1,103 @@
+/* User-facing messages: see report.h. */
+#include "report.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#define REPORT_LINE_MAX 512
+#define REPORT_FRAMES 24
+
+static _Atomic unsigned long reports_with_stack;
+
+/* A report can call malloc (dladdr, libunwind) which can report again. */
+static __thread int in_report;
+
+void report_write(const char *buf, size_t len) {
+  int saved = errno;
+  while (len > 0) {
+    ssize_t n = write(STDERR_FILENO, buf, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    buf += n;
+    len -= (size_t)n;
+  }
+  errno = saved;
+}
+
+static void vreport(const char *fmt, va_list ap) {
+  char line[REPORT_LINE_MAX];
+  int n = snprintf(line, sizeof line, "pacegc: ");
+  int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+  size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+  if (len > sizeof line - 2) len = sizeof line - 2;
+  line[len++] = '\n';
+  report_write(line, len);
+}
+
+void report(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vreport(fmt, ap);
+  va_end(ap);
+}
+
+/* True for addresses inside libpacegc.so itself. */
+static bool in_pacegc(void *ip) {
+  static Dl_info self;
+  static _Atomic int self_known;
+  if (!atomic_load_explicit(&self_known, memory_order_acquire)) {
+    dladdr((void *)in_pacegc, &self);
+    atomic_store_explicit(&self_known, 1, memory_order_release);
+  }
+  Dl_info info;
+  return dladdr(ip, &info) && info.dli_fbase == self.dli_fbase;
+}
+
+static void write_frame(int i, void *ip) {
+  char line[REPORT_LINE_MAX];
+  Dl_info info;
+  int n;
+  if (dladdr(ip, &info) && info.dli_fname) {
+    if (info.dli_sname)
+      n = snprintf(line, sizeof line, "    #%d %p in %s+0x%lx (%s)\n", i, ip,
+                   info.dli_sname, (unsigned long)((char *)ip - (char *)info.dli_saddr),
+                   info.dli_fname);
+    else
+      n = snprintf(line, sizeof line, "    #%d %p in %s+0x%lx\n", i, ip,
+                   info.dli_fname, (unsigned long)((char *)ip - (char *)info.dli_fbase));
+  } else {
+    n = snprintf(line, sizeof line, "    #%d %p\n", i, ip);
+  }
+  if (n > 0) report_write(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void write_stack(void) {
+  void *ips[REPORT_FRAMES + 8];
+  int n = unw_backtrace(ips, REPORT_FRAMES + 8);
+  int first = 0;
+  while (first < n && in_pacegc(ips[first])) first++;
+  for (int i = first, shown = 0; i < n && shown < REPORT_FRAMES; i++, shown++)
+    write_frame(shown, ips[i]);
+}
+
+void report_with_stack(const char *fmt, ...) {
+  if (in_report) return;
+  in_report = 1;
+  unsigned long k = atomic_fetch_add(&reports_with_stack, 1);
+  if (k < REPORT_STACK_LIMIT) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(fmt, ap);
+    va_end(ap);
+    write_stack();
+  } else if (k == REPORT_STACK_LIMIT) {
+    report("%d reports printed; further ones are not shown", REPORT_STACK_LIMIT);
+  }
+  in_report = 0;
+}

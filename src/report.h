@@ -1,0 +1,25 @@
+/*
+ * Messages to the user: one line starting "pacegc: " on stderr, written
+ * with write(2), optionally followed by the caller's stack.  Used for bad
+ * input and odd program behaviour (invalid frees); never for normal runs,
+ * since pacegc must not change what a program prints.
+ */
+#ifndef PACEGC_REPORT_H
+#define PACEGC_REPORT_H
+
+#include <stdarg.h>
+#include "util.h"
+
+/* One line.  Safe anywhere malloc is safe; never allocates. */
+void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line plus the call stack below pacegc's own frames.  After
+ * REPORT_STACK_LIMIT such reports, further ones are counted, not printed. */
+void report_with_stack(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Writes a whole buffer to stderr, retrying short writes and EINTR. */
+void report_write(const char *buf, size_t len);
+
+#define REPORT_STACK_LIMIT 100
+
+#endif

@@ -1,0 +1,28 @@
+/* Small helpers shared by every part: branch hints, inlining, alignment. */
+#ifndef PACEGC_UTIL_H
+#define PACEGC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define NOINLINE      __attribute__((noinline))
+#define COLD          __attribute__((cold, noinline))
+#define EXPORT        __attribute__((visibility("default")))
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE  ((size_t)1 << PAGE_SHIFT)
+
+/* Every allocation starts on a 16-byte granule, as glibc guarantees. */
+#define GRANULE_SHIFT 4
+#define GRANULE       ((size_t)1 << GRANULE_SHIFT)
+
+ALWAYS_INLINE uintptr_t align_up(uintptr_t x, uintptr_t a)   { return (x + a - 1) & ~(a - 1); }
+ALWAYS_INLINE uintptr_t align_down(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }
+ALWAYS_INLINE bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+#endif

@@ -1,0 +1,85 @@
+/* Helpers shared by the programs in tests/programs: a failure macro, a
+ * deterministic PRNG, and fill/verify of byte patterns.  Header-only so each
+ * program stays one file. */
+#ifndef PACEGC_TESTUTIL_H
+#define PACEGC_TESTUTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FAIL(...)                                                      \
+	do {                                                           \
+		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
+		fprintf(stderr, __VA_ARGS__);                          \
+		fputc('\n', stderr);                                   \
+		fflush(stderr);                                        \
+		_exit(1);                                              \
+	} while (0)
+
+#define CHECK(cond, ...)                                               \
+	do {                                                           \
+		if (!(cond)) {                                         \
+			fprintf(stderr, "FAIL %s:%d: check '%s' failed: ", \
+				__FILE__, __LINE__, #cond);            \
+			fprintf(stderr, __VA_ARGS__);                  \
+			fputc('\n', stderr);                           \
+			fflush(stderr);                                \
+			_exit(1);                                      \
+		}                                                      \
+	} while (0)
+
+/* splitmix64: a small, fixed-seed generator. */
+static inline uint64_t tu_next(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static inline uint8_t tu_byte(uint64_t seed, size_t i)
+{
+	uint64_t x = seed + i * 0x9e3779b97f4a7c15ULL;
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	return (uint8_t)(x >> 56);
+}
+
+/* Fill [p, p+n) with a pattern that depends on seed and position. */
+static inline void tu_fill(void *p, size_t n, uint64_t seed)
+{
+	uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		b[i] = tu_byte(seed, i);
+}
+
+/* Index of the first byte that does not match the pattern, or n. */
+static inline size_t tu_check(const void *p, size_t n, uint64_t seed)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != tu_byte(seed, i))
+			return i;
+	return n;
+}
+
+static inline int tu_all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return 0;
+	return 1;
+}
+
+/* Hide a pointer from the optimizer so it cannot pair or elide calls. */
+static inline void *tu_launder(void *p)
+{
+	__asm__ volatile("" : "+r"(p) : : "memory");
+	return p;
+}
+
+#endif

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages pacegc needs to build, test and demo.
+# Only missing packages are installed; apt needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  meson ninja-build pkg-config gcc g++ binutils        # build
+  libjemalloc-dev libunwind-dev check                   # libraries
+  libjemalloc2 time                                     # benchmarks: plain jemalloc, peak RSS
+  python3 perl sqlite3 git coreutils jq                 # real programs run by the tests and demo
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+echo "installing: ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
