@@ -139,13 +139,14 @@ static bool heap_reserve(void) {
     uintptr_t start = align_up((uintptr_t)p, HEAP_ALIGN);
     if (start > (uintptr_t)p) munmap(p, start - (uintptr_t)p);
     munmap((void *)(start + size), (uintptr_t)p + HEAP_ALIGN - start);
-    void *starts = meta_map(objindex_starts_bytes(size), "pacegc-index");
+    void *states = meta_map(objindex_states_bytes(size), "pacegc-index");
+    void *marks = meta_map(objindex_marks_bytes(size), "pacegc-marks");
     void *pages = meta_map(objindex_pages_bytes(size), "pacegc-pages");
-    if (!starts || !pages) return false;
+    if (!states || !marks || !pages) return false;
     heap.start = start;
     heap.end = start + size;
     atomic_store(&heap.unused, start);
-    objindex_init(&heap.index, start, size, starts, pages);
+    objindex_init(&heap.index, start, size, states, marks, pages);
     return true;
   }
   return false;

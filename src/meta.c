@@ -10,10 +10,12 @@
 #define PR_SET_VMA_ANON_NAME 0
 #endif
 
-#define META_MAX_RANGES 256
+#define META_MAX_RANGES 1024
 
 /* Ranges live in a fixed table: meta must work before and without malloc.
- * Slots are claimed with a CAS on `end`, so lookups need no lock. */
+ * Writers take a spin lock; readers (the collector, with the world
+ * stopped, when no writer can be half-way) take none.  A free slot has
+ * end == 0. */
 typedef struct meta_range {
   _Atomic uintptr_t start;
   _Atomic uintptr_t end;
@@ -21,17 +23,58 @@ typedef struct meta_range {
 
 static meta_range_t meta_ranges[META_MAX_RANGES];
 static _Atomic size_t meta_bytes;
+static atomic_flag meta_lock = ATOMIC_FLAG_INIT;
 
-static void meta_record(uintptr_t start, uintptr_t end) {
-  for (size_t i = 0; i < META_MAX_RANGES; i++) {
-    uintptr_t free_slot = 0;
-    if (atomic_compare_exchange_strong(&meta_ranges[i].end, &free_slot, end)) {
-      atomic_store(&meta_ranges[i].start, start);
+static void lock(void) {
+  while (atomic_flag_test_and_set_explicit(&meta_lock, memory_order_acquire))
+    ;
+}
+
+static void unlock(void) { atomic_flag_clear_explicit(&meta_lock, memory_order_release); }
+
+static void set_slot(meta_range_t *r, uintptr_t start, uintptr_t end) {
+  atomic_store(&r->start, start);
+  atomic_store(&r->end, end);
+}
+
+/* Caller holds the lock.  A full table leaves the range unrecorded: it is
+ * then scanned as a root, which costs retention, never correctness. */
+static void record_locked(uintptr_t start, uintptr_t end) {
+  for (size_t i = 0; i < META_MAX_RANGES; i++)
+    if (atomic_load(&meta_ranges[i].end) == 0) {
+      set_slot(&meta_ranges[i], start, end);
       return;
     }
+}
+
+/* Removes [start, end) from every recorded range, splitting one if the
+ * hole is in its middle: jemalloc unmaps the ends of over-sized maps to
+ * align them, and a stale record would hide a later mapping from the
+ * roots. */
+static void forget_locked(uintptr_t start, uintptr_t end) {
+  for (size_t i = 0; i < META_MAX_RANGES; i++) {
+    uintptr_t lo = atomic_load(&meta_ranges[i].start), hi = atomic_load(&meta_ranges[i].end);
+    if (hi == 0 || end <= lo || start >= hi) continue;
+    if (start <= lo && end >= hi) set_slot(&meta_ranges[i], 0, 0);
+    else if (start <= lo) set_slot(&meta_ranges[i], end, hi);
+    else if (end >= hi) set_slot(&meta_ranges[i], lo, start);
+    else {
+      set_slot(&meta_ranges[i], lo, start);
+      record_locked(end, hi);
+    }
   }
-  /* Table full: the range works but is not excluded from the roots.  Only
-   * costs retention, never correctness. */
+}
+
+static void meta_record(uintptr_t start, uintptr_t end) {
+  lock();
+  record_locked(start, end);
+  unlock();
+}
+
+static void meta_forget(uintptr_t start, uintptr_t end) {
+  lock();
+  forget_locked(start, end);
+  unlock();
 }
 
 void *meta_map(size_t size, const char *name) {
@@ -48,16 +91,25 @@ void *meta_map(size_t size, const char *name) {
 
 void meta_unmap(void *p, size_t size) {
   size = align_up(size, PAGE_SIZE);
-  for (size_t i = 0; i < META_MAX_RANGES; i++) {
-    if (atomic_load(&meta_ranges[i].start) == (uintptr_t)p &&
-        atomic_load(&meta_ranges[i].end) == (uintptr_t)p + size) {
-      atomic_store(&meta_ranges[i].start, 0);
-      atomic_store(&meta_ranges[i].end, 0);
-      break;
-    }
-  }
+  meta_forget((uintptr_t)p, (uintptr_t)p + size);
   munmap(p, size);
   atomic_fetch_sub(&meta_bytes, size);
+}
+
+/* jemalloc's own mmap and munmap, renamed at build time: everything it
+ * maps itself (outside pacegc's range) is its bookkeeping. */
+void *pacegc_je_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  void *p = mmap(addr, len, prot, flags, fd, off);
+  if (p != MAP_FAILED) {
+    meta_forget((uintptr_t)p, (uintptr_t)p + len);
+    meta_record((uintptr_t)p, (uintptr_t)p + len);
+  }
+  return p;
+}
+
+int pacegc_je_munmap(void *addr, size_t len) {
+  meta_forget((uintptr_t)addr, (uintptr_t)addr + align_up(len, PAGE_SIZE));
+  return munmap(addr, len);
 }
 
 bool meta_contains(uintptr_t a) {

@@ -7,13 +7,15 @@
 #ifndef PACEGC_META_H
 #define PACEGC_META_H
 
+#include <sys/types.h>
 #include "util.h"
 
 /* Zeroed, page-aligned, reserve-free memory; NULL on failure. */
 void *meta_map(size_t size, const char *name);
 void meta_unmap(void *p, size_t size);
 
-/* Whether [a, a+1) lies in memory returned by meta_map. */
+/* Whether [a, a+1) lies in memory returned by meta_map or mapped by
+ * jemalloc for its own bookkeeping. */
 bool meta_contains(uintptr_t a);
 
 /* Bytes currently mapped for bookkeeping (virtual). */

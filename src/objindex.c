@@ -1,7 +1,11 @@
 /* The object index: see objindex.h for the encoding and its invariants. */
 #include "objindex.h"
 
-size_t objindex_starts_bytes(size_t size) {
+size_t objindex_states_bytes(size_t size) {
+  return align_up(size >> GRANULE_SHIFT, OBJINDEX_STATE_GRANULES) / 4;
+}
+
+size_t objindex_marks_bytes(size_t size) {
   return align_up(size >> GRANULE_SHIFT, 64) / 8;
 }
 
@@ -10,10 +14,11 @@ size_t objindex_pages_bytes(size_t size) {
 }
 
 void objindex_init(objindex_t *ix, uintptr_t base, size_t size,
-                   void *starts, void *pages) {
+                   void *states, void *marks, void *pages) {
   ix->base = base;
   ix->size = size;
-  ix->starts = starts;
+  ix->states = states;
+  ix->marks = marks;
   ix->pages = pages;
 }
 
@@ -41,20 +46,33 @@ void objindex_clear_large(objindex_t *ix, uintptr_t start, size_t usable) {
     atomic_store_explicit(&ix->pages[head + d], 0, memory_order_relaxed);
 }
 
-/* Highest set start bit with index in [lo, hi], or SIZE_MAX. */
+/* Highest granule in [lo, hi] whose START bit is set, or SIZE_MAX. */
 static size_t prev_start(const objindex_t *ix, size_t hi, size_t lo) {
-  size_t w = hi >> 6;
-  uint64_t bits = atomic_load_explicit(&ix->starts[w], memory_order_acquire);
-  bits &= ~(uint64_t)0 >> (63 - (hi & 63));          /* keep bits <= hi */
+  size_t w = hi >> 5;
+  uint64_t bits = atomic_load_explicit(&ix->states[w], memory_order_acquire);
+  bits &= OBJINDEX_STARTS_MASK & (~(uint64_t)0 >> (62 - 2 * (hi & 31)));  /* <= hi */
   for (;;) {
     if (bits != 0) {
-      size_t g = (w << 6) + 63 - (size_t)__builtin_clzll(bits);
+      size_t g = (w << 5) + (63 - (size_t)__builtin_clzll(bits)) / 2;
       return g >= lo ? g : SIZE_MAX;
     }
-    if (w == 0 || (w << 6) <= lo) return SIZE_MAX;
+    if (w == 0 || (w << 5) <= lo) return SIZE_MAX;
     w--;
-    bits = atomic_load_explicit(&ix->starts[w], memory_order_acquire);
+    bits = atomic_load_explicit(&ix->states[w], memory_order_acquire) & OBJINDEX_STARTS_MASK;
   }
+}
+
+bool objindex_set_flag(objindex_t *ix, uintptr_t a) {
+  if (!objindex_covers(ix, a) || (a & (GRANULE - 1)) != 0) return false;
+  size_t g = objindex_granule(ix, a);
+  _Atomic uint64_t *w = objindex_state_word(ix, g);
+  uint64_t start = objindex_start_bit(g), flag = objindex_flag_bit(g);
+  uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
+  do {
+    if ((old & (start | flag)) != start) return false;
+  } while (!atomic_compare_exchange_weak_explicit(w, &old, old | flag,
+                                                  memory_order_acq_rel, memory_order_relaxed));
+  return true;
 }
 
 static bool found(const objindex_t *ix, size_t g, uintptr_t addr,
@@ -71,8 +89,8 @@ bool objindex_find(const objindex_t *ix, uintptr_t addr,
                    uintptr_t *start, size_t *size) {
   if (!objindex_covers(ix, addr)) return false;
   size_t g = objindex_granule(ix, addr);
-  uint64_t w = atomic_load_explicit(&ix->starts[g >> 6], memory_order_acquire);
-  if ((w >> (g & 63)) & 1) return found(ix, g, addr, start, size);
+  uint64_t w = atomic_load_explicit(objindex_state_word(ix, g), memory_order_acquire);
+  if (w & objindex_start_bit(g)) return found(ix, g, addr, start, size);
 
   size_t page = objindex_page(ix, addr);
   uint32_t e = atomic_load_explicit(&ix->pages[page], memory_order_relaxed);

@@ -2,10 +2,19 @@
  * The object index: which granules of the heap range start a live
  * allocation, and how big each allocation is.
  *
- * Two side tables cover the range:
- *   starts: one bit per 16-byte granule, set while an allocation starting
- *           there is live.  This bit is the ownership token (DESIGN.md
- *           rule 5): whoever clears it atomically returns the memory.
+ * Side tables cover the range:
+ *   states: two bits per 16-byte granule, interleaved so one atomic
+ *           operation updates both:
+ *             START  set while an allocation starting there is live.  It
+ *                    is the ownership token (DESIGN.md rule 5): whoever
+ *                    clears it atomically returns the memory.
+ *             FLAG   meaningful only with START: the collector found the
+ *                    allocation unreachable once (condemned), or, when
+ *                    free() defers, the program freed it (quarantined).
+ *                    Clearing START clears FLAG in the same operation, so
+ *                    a new allocation never inherits a stale FLAG.
+ *   marks:  one bit per granule, set by the collector for each start it
+ *           reaches; all clear outside a cycle.
  *   pages:  one 32-bit word per 4 KiB page saying how to size and find
  *           the allocations that touch that page:
  *             SMALL | n   allocations that start in this page are n granules
@@ -44,17 +53,29 @@
 typedef struct objindex {
   uintptr_t base;              /* first byte covered; page aligned */
   size_t size;                 /* bytes covered; a multiple of the page size */
-  _Atomic uint64_t *starts;    /* size / GRANULE bits */
+  _Atomic uint64_t *states;    /* 2 bits per granule, 32 granules a word */
+  _Atomic uint64_t *marks;     /* 1 bit per granule, 64 granules a word */
   _Atomic uint32_t *pages;     /* size / PAGE_SIZE entries */
 } objindex_t;
 
+#define OBJINDEX_STATE_GRANULES 32
+#define OBJINDEX_STARTS_MASK 0x5555555555555555ull   /* the START bits of a word */
+
 /* Bytes of side tables needed to cover `size` bytes. */
-size_t objindex_starts_bytes(size_t size);
+size_t objindex_states_bytes(size_t size);
+size_t objindex_marks_bytes(size_t size);
 size_t objindex_pages_bytes(size_t size);
 
 /* Covers [base, base+size) with zeroed tables supplied by the caller. */
 void objindex_init(objindex_t *ix, uintptr_t base, size_t size,
-                   void *starts, void *pages);
+                   void *states, void *marks, void *pages);
+
+/* START and FLAG bits of granule g within its state word. */
+ALWAYS_INLINE uint64_t objindex_start_bit(size_t g) { return (uint64_t)1 << (2 * (g & 31)); }
+ALWAYS_INLINE uint64_t objindex_flag_bit(size_t g) { return (uint64_t)2 << (2 * (g & 31)); }
+ALWAYS_INLINE _Atomic uint64_t *objindex_state_word(const objindex_t *ix, size_t g) {
+  return &ix->states[g >> 5];
+}
 
 ALWAYS_INLINE bool objindex_covers(const objindex_t *ix, uintptr_t a) {
   return a - ix->base < ix->size;
@@ -97,7 +118,7 @@ ALWAYS_INLINE void objindex_insert(objindex_t *ix, uintptr_t start, size_t usabl
     objindex_insert_large(ix, start, usable);
   }
   size_t g = objindex_granule(ix, start);
-  atomic_fetch_or_explicit(&ix->starts[g >> 6], (uint64_t)1 << (g & 63),
+  atomic_fetch_or_explicit(objindex_state_word(ix, g), objindex_start_bit(g),
                            memory_order_release);
 }
 
@@ -105,8 +126,8 @@ ALWAYS_INLINE void objindex_insert(objindex_t *ix, uintptr_t start, size_t usabl
 ALWAYS_INLINE bool objindex_is_start(const objindex_t *ix, uintptr_t a) {
   if (!objindex_covers(ix, a) || (a & (GRANULE - 1)) != 0) return false;
   size_t g = objindex_granule(ix, a);
-  uint64_t w = atomic_load_explicit(&ix->starts[g >> 6], memory_order_acquire);
-  return (w >> (g & 63)) & 1;
+  uint64_t w = atomic_load_explicit(objindex_state_word(ix, g), memory_order_acquire);
+  return (w & objindex_start_bit(g)) != 0;
 }
 
 /* Usable size of the live allocation starting at `start`; the caller has
@@ -125,10 +146,11 @@ ALWAYS_INLINE size_t objindex_size(const objindex_t *ix, uintptr_t start) {
 ALWAYS_INLINE size_t objindex_remove(objindex_t *ix, uintptr_t a) {
   if (unlikely(!objindex_covers(ix, a) || (a & (GRANULE - 1)) != 0)) return 0;
   size_t g = objindex_granule(ix, a);
-  uint64_t bit = (uint64_t)1 << (g & 63);
-  uint64_t old = atomic_fetch_and_explicit(&ix->starts[g >> 6], ~bit,
+  uint64_t start = objindex_start_bit(g);
+  uint64_t old = atomic_fetch_and_explicit(objindex_state_word(ix, g),
+                                           ~(start | objindex_flag_bit(g)),
                                            memory_order_acq_rel);
-  if (unlikely(!(old & bit))) return 0;
+  if (unlikely(!(old & start))) return 0;
   size_t usable = objindex_size(ix, a);
   if (unlikely(usable > OBJINDEX_SMALL_MAX)) objindex_clear_large(ix, a, usable);
   return usable;
@@ -142,5 +164,34 @@ ALWAYS_INLINE size_t objindex_remove(objindex_t *ix, uintptr_t a) {
  */
 bool objindex_find(const objindex_t *ix, uintptr_t addr,
                    uintptr_t *start, size_t *size);
+
+/*
+ * Sets FLAG on the live allocation starting at `a`, if it has none.
+ * Returns false if no live allocation starts there or FLAG was already
+ * set (for a deferred free: a double free).
+ */
+bool objindex_set_flag(objindex_t *ix, uintptr_t a);
+
+/* Whether the live allocation starting at `a` has FLAG set. */
+ALWAYS_INLINE bool objindex_has_flag(const objindex_t *ix, uintptr_t a) {
+  size_t g = objindex_granule(ix, a);
+  return (atomic_load_explicit(objindex_state_word(ix, g), memory_order_acquire) &
+          objindex_flag_bit(g)) != 0;
+}
+
+/* Sets the mark bit of the allocation starting at `start`; returns true
+ * if this call set it (the caller then scans the allocation). */
+ALWAYS_INLINE bool objindex_mark(objindex_t *ix, uintptr_t start) {
+  size_t g = objindex_granule(ix, start);
+  uint64_t bit = (uint64_t)1 << (g & 63);
+  _Atomic uint64_t *w = &ix->marks[g >> 6];
+  if (atomic_load_explicit(w, memory_order_relaxed) & bit) return false;
+  return !(atomic_fetch_or_explicit(w, bit, memory_order_relaxed) & bit);
+}
+
+ALWAYS_INLINE bool objindex_is_marked(const objindex_t *ix, uintptr_t start) {
+  size_t g = objindex_granule(ix, start);
+  return (atomic_load_explicit(&ix->marks[g >> 6], memory_order_relaxed) >> (g & 63)) & 1;
+}
 
 #endif

@@ -13,12 +13,13 @@
 static objindex_t ix;
 
 static void setup(void) {
-  objindex_init(&ix, BASE, SIZE, calloc(1, objindex_starts_bytes(SIZE)),
-                calloc(1, objindex_pages_bytes(SIZE)));
+  objindex_init(&ix, BASE, SIZE, calloc(1, objindex_states_bytes(SIZE)),
+                calloc(1, objindex_marks_bytes(SIZE)), calloc(1, objindex_pages_bytes(SIZE)));
 }
 
 static void teardown(void) {
-  free((void *)ix.starts);
+  free((void *)ix.states);
+  free((void *)ix.marks);
   free((void *)ix.pages);
 }
 
@@ -130,6 +131,28 @@ START_TEST(large_aligned_and_huge) {
   assert_in(h + hs - 1, h, hs);
   assert_none(h + hs);
   ck_assert_uint_eq(objindex_size(&ix, h), hs);
+}
+END_TEST
+
+START_TEST(flag_and_mark) {
+  uintptr_t a = BASE + 0x5000;
+  ck_assert(!objindex_set_flag(&ix, a));          /* nothing live there */
+  objindex_insert(&ix, a, 32);
+  objindex_insert(&ix, a + 32, 32);
+  ck_assert(!objindex_has_flag(&ix, a));
+  ck_assert(objindex_set_flag(&ix, a));
+  ck_assert(!objindex_set_flag(&ix, a));          /* already flagged: a double free */
+  ck_assert(objindex_has_flag(&ix, a));
+  ck_assert(!objindex_has_flag(&ix, a + 32));     /* the neighbour is untouched */
+  assert_in(a + 8, a, 32);                        /* a flagged allocation is still found */
+  ck_assert_uint_eq(objindex_remove(&ix, a), 32); /* removal clears the flag too */
+  objindex_insert(&ix, a, 32);
+  ck_assert(!objindex_has_flag(&ix, a));          /* so a new allocation starts clean */
+  ck_assert(!objindex_is_marked(&ix, a));
+  ck_assert(objindex_mark(&ix, a));
+  ck_assert(!objindex_mark(&ix, a));
+  ck_assert(objindex_is_marked(&ix, a));
+  ck_assert(!objindex_is_marked(&ix, a + 32));
 }
 END_TEST
 
@@ -247,6 +270,7 @@ static Suite *objindex_suite(void) {
   tcase_add_test(tc, small_spanning_pages);
   tcase_add_test(tc, large_with_offset);
   tcase_add_test(tc, large_aligned_and_huge);
+  tcase_add_test(tc, flag_and_mark);
   tcase_add_test(tc, model_random);
   tcase_add_test(tc, concurrent_insert_remove);
   tcase_add_test(tc, racing_frees_one_winner);

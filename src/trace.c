@@ -1,0 +1,129 @@
+/* gctrace lines: see trace.h. */
+#include "trace.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+typedef struct out { char *p; size_t n, cap; } out_t;
+
+static void put_char(out_t *o, char c) {
+  if (o->n + 1 < o->cap) o->p[o->n++] = c;
+}
+
+static void put_str(out_t *o, const char *s) {
+  while (*s) put_char(o, *s++);
+}
+
+/* Go's itoaDiv: val printed with a decimal point dec (>= 1) digits from
+ * the right, padded with zeros ("0.099"). */
+static void put_div(out_t *o, uint64_t val, int dec) {
+  char tmp[32];
+  int i = (int)sizeof tmp;
+  for (int d = 0; d < dec; d++) {
+    tmp[--i] = (char)('0' + val % 10);
+    val /= 10;
+  }
+  tmp[--i] = '.';
+  do {
+    tmp[--i] = (char)('0' + val % 10);
+    val /= 10;
+  } while (val);
+  for (; i < (int)sizeof tmp; i++) put_char(o, tmp[i]);
+}
+
+static void put_u64(out_t *o, uint64_t v) {
+  char tmp[24];
+  int i = (int)sizeof tmp;
+  do {
+    tmp[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (; i < (int)sizeof tmp; i++) put_char(o, tmp[i]);
+}
+
+static void put_ms(out_t *o, uint64_t ns) {
+  if (ns >= 10000000) {
+    put_u64(o, ns / 1000000);
+    return;
+  }
+  uint64_t x = ns / 1000;
+  if (x == 0) {
+    put_char(o, '0');
+    return;
+  }
+  int dec = 3;
+  while (x >= 100) {
+    x /= 10;
+    dec--;
+  }
+  put_div(o, x, dec);
+}
+
+size_t trace_format_ms(char *buf, size_t cap, uint64_t ns) {
+  out_t o = {buf, 0, cap};
+  put_ms(&o, ns);
+  if (cap) buf[o.n] = 0;
+  return o.n;
+}
+
+static void put_mb(out_t *o, uint64_t bytes) { put_u64(o, bytes >> 20); }
+
+size_t trace_format(char *buf, size_t cap, const trace_cycle_t *c) {
+  out_t o = {buf, 0, cap};
+  put_str(&o, "gc ");
+  put_u64(&o, c->n);
+  put_str(&o, " @");
+  put_div(&o, c->since_start_ns / 1000000, 3);
+  put_str(&o, "s ");
+  put_u64(&o, c->cpu_percent);
+  put_str(&o, "%: ");
+  put_ms(&o, c->stw_ns);
+  put_char(&o, '+');
+  put_ms(&o, c->mark_ns);
+  put_char(&o, '+');
+  put_ms(&o, c->term_ns);
+  put_str(&o, " ms clock, ");
+  put_ms(&o, c->stw_cpu_ns);
+  put_char(&o, '+');
+  put_ms(&o, c->assist_cpu_ns);
+  put_char(&o, '/');
+  put_ms(&o, c->bg_cpu_ns);
+  put_char(&o, '/');
+  put_ms(&o, c->idle_cpu_ns);
+  put_char(&o, '+');
+  put_ms(&o, c->term_cpu_ns);
+  put_str(&o, " ms cpu, ");
+  put_mb(&o, c->heap_start);
+  put_str(&o, "->");
+  put_mb(&o, c->heap_end);
+  put_str(&o, "->");
+  put_mb(&o, c->heap_live);
+  put_str(&o, " MB, ");
+  put_mb(&o, c->goal);
+  put_str(&o, " MB goal, ");
+  put_mb(&o, c->stacks);
+  put_str(&o, " MB stacks, ");
+  put_mb(&o, c->globals);
+  put_str(&o, " MB globals, ");
+  put_u64(&o, (uint64_t)c->procs);
+  put_str(&o, " P");
+  if (c->forced) put_str(&o, " (forced)");
+  put_char(&o, '\n');
+  if (cap) buf[o.n] = 0;
+  return o.n;
+}
+
+void trace_write(const trace_cycle_t *c) {
+  char line[TRACE_LINE_MAX];
+  size_t len = trace_format(line, sizeof line, c);
+  int saved = errno;
+  const char *p = line;
+  while (len > 0) {
+    ssize_t n = write(STDERR_FILENO, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    p += n;
+    len -= (size_t)n;
+  }
+  errno = saved;
+}

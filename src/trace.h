@@ -1,0 +1,46 @@
+/*
+ * gctrace lines in the Go runtime's format (GODEBUG=gctrace=1):
+ *
+ *   gc N @S.sss s P%: a+b+c ms clock, A+As/Ab/Ai+C ms cpu,
+ *      h0->h1->h2 MB, G MB goal, K MB stacks, R MB globals, X P[ (forced)]
+ *
+ * With a stop-the-world mark: a is stopping the world and collecting the
+ * roots, b the marking, c restarting the world; A and C are a and c times
+ * the threads the pause held, As (assists) and Ai (idle marking) are 0,
+ * Ab is the markers' CPU time.  h0 is the heap when the cycle started, h1
+ * the heap at the end of marking, h2 the live (marked) heap.
+ *
+ * Formatting is pure and never allocates; trace_write() writes the line
+ * with one write(2).
+ */
+#ifndef PACEGC_TRACE_H
+#define PACEGC_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+typedef struct trace_cycle {
+  uint64_t n;                  /* cycles completed, this one included */
+  uint64_t since_start_ns;     /* cycle start, from process start */
+  unsigned cpu_percent;        /* GC CPU share since process start */
+  uint64_t stw_ns, mark_ns, term_ns;                 /* a, b, c */
+  uint64_t stw_cpu_ns, assist_cpu_ns, bg_cpu_ns, idle_cpu_ns, term_cpu_ns;
+  uint64_t heap_start, heap_end, heap_live;          /* bytes */
+  uint64_t goal, stacks, globals;                    /* bytes */
+  int procs;
+  bool forced;
+} trace_cycle_t;
+
+#define TRACE_LINE_MAX 256
+
+/* Writes the line (with its newline) into buf; returns its length. */
+size_t trace_format(char *buf, size_t cap, const trace_cycle_t *c);
+
+/* Go's fmtNSAsMS: milliseconds with at most two significant digits below
+ * 10 ms, truncated.  Returns the length written. */
+size_t trace_format_ms(char *buf, size_t cap, uint64_t ns);
+
+void trace_write(const trace_cycle_t *c);
+
+#endif
