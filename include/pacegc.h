@@ -22,6 +22,9 @@ typedef struct pacegc_stats {
 /* Fills *out with current statistics. */
 void pacegc_read_stats(pacegc_stats_t *out);
 
+/* Runs a full collection cycle now (shown as "(forced)" in gctrace). */
+void pacegc_collect(void);
+
 #ifdef __cplusplus
 }
 #endif

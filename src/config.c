@@ -28,6 +28,7 @@ const pacegc_config_t config_default = {
   .maxprocs = 1,
   .free_mode = FREE_HONOR,
   .reclaim = true,
+  .reclaim_delay_ms = 10,
 };
 
 /* ---- Slices of the input, and bounded output ---- */
@@ -182,6 +183,8 @@ static const option_t godebug_keys[] = {
   { .name = "scavtrace", .kind = KIND_INT, FIELD(scavtrace), .max = 1, .expect = "not 0 or 1" },
   { .name = "pacer", .kind = KIND_WORD, FIELD(pacer_go117), .words = pacer_words,
     .expect = "not go117 or go118" },
+  { .name = "reclaimdelay", .kind = KIND_INT, FIELD(reclaim_delay_ms), .max = 3600000,
+    .expect = "not a number of milliseconds" },
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))

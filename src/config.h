@@ -30,6 +30,8 @@ typedef struct pacegc_config {
   long gcstress;          /* gcstress=N: a cycle every N allocations; 0 = off */
   int scavtrace;          /* scavtrace=1 */
   int pacer_go117;        /* pacer=go117 selects the pre-1.18 pacer */
+  int reclaim_delay_ms;   /* reclaimdelay=MS: least time between the two
+                             cycles that must both find a leak unreachable */
   free_mode_t free_mode;  /* PACEGC_FREE */
   bool reclaim;           /* PACEGC_RECLAIM=on|off */
 } pacegc_config_t;

@@ -23,9 +23,12 @@
 #include "meta.h"
 #include "report.h"
 #include "system.h"
+#include "threads.h"
 
 heap_t heap;
 __thread unsigned char heap_thread_ready;
+__thread int64_t heap_net_bytes;
+free_mode_t heap_free_mode = FREE_HONOR;
 
 /* The private jemalloc's renamed entry points. */
 void *pacegc_je_mallocx(size_t size, int flags);
@@ -176,6 +179,8 @@ static void heap_fill_class_table(void) {
   }
 }
 
+void heap_configure(const pacegc_config_t *c) { heap_free_mode = c->free_mode; }
+
 static bool heap_init(void) {
   if (!heap_reserve()) {
     report("cannot reserve an address range for the heap (%s); using glibc malloc",
@@ -269,8 +274,27 @@ static void *heap_index_new(void *p) {
     errno = ENOMEM;
     return NULL;
   }
-  objindex_insert(&heap.index, (uintptr_t)p, pacegc_je_sallocx(p, 0));
+  heap_publish(p, pacegc_je_sallocx(p, 0));
   return p;
+}
+
+void heap_flush_net(void) {
+  int64_t net = heap_net_bytes;
+  heap_net_bytes = 0;
+  if (atomic_load_explicit(&heap_state, memory_order_relaxed) == HEAP_READY)
+    gc_note_alloc(net, net > 0 && gc_flush_bytes == 0 ? 1 : 0);
+}
+
+/* free() when the program's frees are deferred or ignored.  A deferred
+ * free flags the allocation, which stays allocated and unchanged until a
+ * cycle finds nothing pointing to it; a second free of it is reported. */
+void heap_free_unhonored(void *p, const char *caller) {
+  uintptr_t a = (uintptr_t)p;
+  if (heap_free_mode == FREE_DEFER) {
+    if (!objindex_set_flag(&heap.index, a)) heap_free_invalid(p, caller);
+    return;
+  }
+  if (!objindex_is_start(&heap.index, a)) heap_free_invalid(p, caller);
 }
 
 void *heap_malloc_slow(size_t n) {
@@ -371,6 +395,16 @@ static void *heap_realloc_foreign(void *p, size_t n) {
   return NULL;
 }
 
+/* realloc that keeps the old allocation: frees deferred or ignored, so a
+ * stale pointer to it must still find the old contents. */
+static void *heap_realloc_copy(void *p, size_t old, size_t n) {
+  void *q = heap_malloc(n);
+  if (q == NULL) return NULL;
+  memcpy(q, p, old < n ? old : n);
+  heap_free(p, "realloc");
+  return q;
+}
+
 void *heap_realloc(void *p, size_t n) {
   if (p == NULL) return heap_malloc(n);
   if (n == 0) {                          /* glibc: frees and returns NULL */
@@ -384,14 +418,29 @@ void *heap_realloc(void *p, size_t n) {
       old == (size_t)heap.class_granules[(n + GRANULE - 1) >> GRANULE_SHIFT] << GRANULE_SHIFT)
     return p;                            /* same size class: nothing to do */
   if (heap_prepare() != PREP_HEAP) return heap_realloc_foreign(p, n);
-  if (objindex_remove(&heap.index, a) == 0) return heap_realloc_foreign(p, n);
+  if (heap_free_mode != FREE_HONOR) return heap_realloc_copy(p, old, n);
+  /* Between taking p out of the index and putting the result in, neither
+   * is visible to a mark: the thread must not park here (rule 4). */
+  thread_enter_alloc();
+  if (objindex_remove(&heap.index, a) == 0) {
+    thread_leave_alloc();
+    return heap_realloc_foreign(p, n);
+  }
   void *q = pacegc_je_rallocx(p, n < GRANULE ? GRANULE : n, heap_flags());
   if (q == NULL) {
     objindex_insert(&heap.index, a, old);
+    thread_leave_alloc();
     errno = ENOMEM;
     return NULL;
   }
-  return heap_index_new(q);
+  size_t usable = pacegc_je_sallocx(q, 0);
+  if (atomic_load_explicit(&gc_allocate_black, memory_order_relaxed))
+    objindex_mark(&heap.index, (uintptr_t)q);
+  objindex_insert(&heap.index, (uintptr_t)q, usable);
+  thread_leave_alloc();
+  /* Only now: accounting may start a cycle. */
+  heap_account((int64_t)usable - (int64_t)old);
+  return q;
 }
 
 size_t heap_usable_size(const void *p) {

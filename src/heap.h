@@ -10,6 +10,8 @@
 #define PACEGC_HEAP_H
 
 #include <stddef.h>
+#include "config.h"
+#include "gc.h"
 #include "objindex.h"
 
 /* Requests up to this size are sized from a table, not by jemalloc. */
@@ -29,6 +31,32 @@ extern heap_t heap;
 /* 0: thread not yet bound to one of pacegc's arenas (or heap not ready). */
 extern __thread unsigned char heap_thread_ready;
 
+/* Bytes this thread allocated minus bytes it freed, not yet told to gc.c. */
+extern __thread int64_t heap_net_bytes;
+
+/* How free() behaves (PACEGC_FREE). */
+extern free_mode_t heap_free_mode;
+
+void heap_flush_net(void);
+
+/* Batches byte counts per thread so the trigger costs one add and one
+ * compare on the fast path. */
+ALWAYS_INLINE void heap_account(int64_t delta) {
+  int64_t net = heap_net_bytes += delta;
+  if (unlikely((uint64_t)(net + gc_flush_bytes) > 2 * (uint64_t)gc_flush_bytes))
+    heap_flush_net();
+}
+
+/* Makes a fresh allocation visible to the collector.  While a sweep may
+ * run, it is marked first, so that sweep (which reads START, then the
+ * mark) never takes it. */
+ALWAYS_INLINE void heap_publish(void *p, size_t usable) {
+  if (unlikely(atomic_load_explicit(&gc_allocate_black, memory_order_relaxed)))
+    objindex_mark(&heap.index, (uintptr_t)p);
+  objindex_insert(&heap.index, (uintptr_t)p, usable);
+  heap_account((int64_t)usable);
+}
+
 /* The private jemalloc (names renamed at build time, see src/meson.build). */
 void *pacegc_je_malloc(size_t size);
 void pacegc_je_sdallocx(void *p, size_t size, int flags);
@@ -36,6 +64,7 @@ void pacegc_je_sdallocx(void *p, size_t size, int flags);
 void *heap_malloc_slow(size_t n);
 void *heap_malloc_large(size_t n);
 void heap_free_invalid(void *p, const char *caller);
+void heap_free_unhonored(void *p, const char *caller);
 
 /* malloc(n): never NULL except when memory is exhausted (errno ENOMEM). */
 ALWAYS_INLINE void *heap_malloc(size_t n) {
@@ -44,18 +73,23 @@ ALWAYS_INLINE void *heap_malloc(size_t n) {
   size_t usable = (size_t)heap.class_granules[(n + GRANULE - 1) >> GRANULE_SHIFT]
                   << GRANULE_SHIFT;
   void *p = pacegc_je_malloc(usable);
-  if (likely(p != NULL)) objindex_insert(&heap.index, (uintptr_t)p, usable);
+  if (likely(p != NULL)) heap_publish(p, usable);
   return p;
 }
 
 /* free(p) for p != NULL.  `caller` names the API for the report. */
 ALWAYS_INLINE void heap_free(void *p, const char *caller) {
+  if (unlikely(heap_free_mode != FREE_HONOR)) {
+    heap_free_unhonored(p, caller);
+    return;
+  }
   size_t usable = objindex_remove(&heap.index, (uintptr_t)p);
   if (unlikely(usable == 0)) {
     heap_free_invalid(p, caller);
     return;
   }
   pacegc_je_sdallocx(p, usable, 0);
+  heap_account(-(int64_t)usable);
 }
 
 void *heap_calloc(size_t nmemb, size_t size);
@@ -72,6 +106,9 @@ size_t heap_usable_size(const void *p);
 
 /* Reserves the range and creates the arenas; idempotent, thread-safe. */
 void heap_ensure_init(void);
+
+/* Applies the loaded configuration (free mode). */
+void heap_configure(const pacegc_config_t *c);
 
 /* Statistics for mallinfo and friends, from jemalloc's counters. */
 typedef struct heap_stats {

@@ -1,12 +1,22 @@
 /*
- * Process start: the configuration is read and the heap set up before the
- * program's own constructors run.  Both also happen lazily on first use,
- * because ld.so and libc allocate before any constructor.
+ * Process start: the configuration is read, the heap set up and the
+ * collector armed before the program's own constructors run.  The heap
+ * also sets itself up lazily on first use, because ld.so and libc
+ * allocate before any constructor; until gc_init() no cycle can start.
  */
+#include <pthread.h>
+
 #include "config.h"
+#include "gc.h"
 #include "heap.h"
 
 __attribute__((constructor(101))) static void pacegc_start(void) {
-  config_load();
+  const pacegc_config_t *c = config_load();
   heap_ensure_init();
+  heap_configure(c);
+  /* Registered after jemalloc's own handlers, so ours run first in the
+   * parent: a cycle in progress (which frees into jemalloc) finishes
+   * before jemalloc's locks are taken for the fork. */
+  pthread_atfork(gc_before_fork, gc_after_fork_parent, gc_after_fork_child);
+  gc_init();
 }

@@ -40,11 +40,15 @@ static void vreport(const char *fmt, va_list ap) {
   report_write(line, len);
 }
 
+/* Reports never change errno: free() must not (glibc 2.33+), and the
+ * program may be reading it around a call pacegc complains about. */
 void report(const char *fmt, ...) {
+  int saved = errno;
   va_list ap;
   va_start(ap, fmt);
   vreport(fmt, ap);
   va_end(ap);
+  errno = saved;
 }
 
 /* True for addresses inside libpacegc.so itself. */
@@ -88,6 +92,7 @@ static void write_stack(void) {
 
 void report_with_stack(const char *fmt, ...) {
   if (in_report) return;
+  int saved = errno;
   in_report = 1;
   unsigned long k = atomic_fetch_add(&reports_with_stack, 1);
   if (k < REPORT_STACK_LIMIT) {
@@ -100,4 +105,5 @@ void report_with_stack(const char *fmt, ...) {
     report("%d reports printed; further ones are not shown", REPORT_STACK_LIMIT);
   }
   in_report = 0;
+  errno = saved;
 }

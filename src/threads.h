@@ -19,15 +19,23 @@
 typedef struct thread_ctl {
   volatile sig_atomic_t in_alloc;      /* > 0 inside the allocation path */
   volatile sig_atomic_t park_pending;  /* a stop arrived while in_alloc */
+  volatile uintptr_t stack_hint;       /* an address on this thread's normal
+                                          stack, 0 until first known */
 } thread_ctl_t;
 
-extern __thread thread_ctl_t thread_ctl;
+/* Initial-exec: the suspend handler reads it, and a dynamic TLS access
+ * (__tls_get_addr) may allocate. */
+extern __thread thread_ctl_t thread_ctl __attribute__((tls_model("initial-exec")));
 
 void threads_park_deferred(void);
+
+/* Records thread_ctl.stack_hint unless running on a sigaltstack. */
+COLD void threads_note_stack(void);
 
 ALWAYS_INLINE void thread_enter_alloc(void) {
   thread_ctl.in_alloc++;
   atomic_signal_fence(memory_order_seq_cst);
+  if (unlikely(thread_ctl.stack_hint == 0)) threads_note_stack();
 }
 
 ALWAYS_INLINE void thread_leave_alloc(void) {
@@ -37,23 +45,38 @@ ALWAYS_INLINE void thread_leave_alloc(void) {
   if (unlikely(thread_ctl.park_pending)) threads_park_deferred();
 }
 
-/* What the collector needs to know of one stopped thread. */
+/*
+ * What the collector needs to know of one stopped thread.
+ *
+ * Scan [sp, top) of the stack sp lies on: [sp, alt_hi) if alt_lo != 0,
+ * else up to the end of sp's stack mapping.  That range holds the
+ * kernel's signal frame (every register, FP/SIMD included) and the
+ * interrupted frames.  When the handler ran on the alternate stack, the
+ * thread's normal stack must be scanned as well: from normal_sp up if
+ * normal_sp != 0, else the whole mapping holding stack_hint (the thread
+ * was already inside one of its own handlers on that stack, so where its
+ * normal stack ends is unknown).
+ */
 typedef struct stopped_thread {
   pid_t tid;
-  uintptr_t sp;          /* lowest live stack address (the handler's frame,
-                            which holds the saved registers) */
+  uintptr_t sp;          /* lowest live address of the stack the park ran on */
   uintptr_t alt_lo;      /* the active sigaltstack if sp lies on it, else 0 */
   uintptr_t alt_hi;
+  uintptr_t normal_sp;   /* when sp is on the alt stack and the thread was
+                            interrupted on its normal stack: that stack's
+                            lowest live address (red zone included), else 0 */
   uintptr_t stack_hint;  /* an address on the thread's normal stack, or 0 */
 } stopped_thread_t;
 
 typedef struct world {
-  stopped_thread_t *threads;   /* meta memory, owned by threads.c */
+  stopped_thread_t *threads;   /* meta memory, owned by threads.c; valid
+                                  until threads_start_world() */
   size_t nthreads;
   size_t capacity;
 } world_t;
 
-/* The signal pacegc parks threads with (a real-time signal). */
+/* The signal pacegc parks threads with (a real-time signal), 0 before
+ * threads_init() or if none was free. */
 int threads_suspend_signal(void);
 
 /* Installs the suspend handler; idempotent.  Called at start-up. */
@@ -61,16 +84,26 @@ void threads_init(void);
 
 /*
  * Parks every other thread of the process (found in /proc/self/task,
- * re-listed until stable) except pacegc's own collector threads.  Returns
- * false, with every thread resumed, if some thread does not park within
- * timeout_ms.  Never calls malloc, stdio or dl_iterate_phdr.
+ * re-listed until stable) except pacegc's own collector threads.  The
+ * calling thread is not in *w: it scans its own stack and registers.
+ * Returns false, with every thread resumed, if some thread does not park
+ * within timeout_ms, if another stop is in progress, or if more threads
+ * appeared than there were slots (the next stop has more).  Never calls
+ * malloc, stdio or dl_iterate_phdr.
  */
 bool threads_stop_world(world_t *w, unsigned timeout_ms);
+
+/* Resumes the world and returns once every parked thread has left the
+ * park.  A no-op unless the caller holds a successful stop. */
 void threads_start_world(world_t *w);
 
 /* pacegc's own threads (markers, sweeper) register so they are not
- * stopped; they block every signal. */
-void threads_register_collector(void);
+ * stopped; they must block every signal first (pthread_sigmask with a
+ * full set), and unregister before they exit so that a later thread
+ * reusing the tid is stopped.  False if the table is full: the thread is
+ * then stopped like any other, and must not block the suspend signal. */
+bool threads_register_collector(void);
+void threads_unregister_collector(void);
 
 /* fork: called in the child, which has only the forking thread. */
 void threads_after_fork_child(void);

@@ -1,0 +1,185 @@
+/*
+ * One collection cycle: see gc.h.
+ *
+ * Invariants:
+ *   - at most one cycle runs at a time (gc.lock); fork waits for it;
+ *   - the world is stopped from threads_stop_world() to
+ *     threads_start_world(), and in between nothing here calls malloc,
+ *     stdio, a jemalloc entry point or takes a lock a mutator can hold;
+ *   - every mark bit is clear when marking starts, and allocate-black is
+ *     on from the end of marking until the sweep has finished;
+ *   - FLAG bits set by a cycle all date from one mark (sweep.h).
+ */
+#include "gc.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <time.h>
+
+#include "config.h"
+#include "heap.h"
+#include "mark.h"
+#include "report.h"
+#include "roots.h"
+#include "sweep.h"
+#include "threads.h"
+#include "trace.h"
+
+#include "pacegc.h"
+
+#define GC_STOP_TIMEOUT_MS 2000
+#define GC_HEAP_MINIMUM ((int64_t)4 << 20)   /* Go's 4 MiB, scaled by GOGC */
+
+_Atomic int gc_allocate_black;
+int64_t gc_flush_bytes = 64 << 10;
+
+static struct gc_state {
+  pthread_mutex_t lock;
+  _Atomic int64_t live;          /* marked at the last cycle + net since */
+  _Atomic int64_t trigger;       /* start a cycle when live reaches this */
+  _Atomic long allocations;      /* for gcstress */
+  uint64_t cycles;
+  uint64_t start_ns;             /* process start, for "@s" */
+  uint64_t cpu_ns;               /* collector CPU over all cycles */
+  uint64_t condemned_at_ns;      /* when the FLAG bits in the heap were set */
+  bool abandoned_reported;
+  world_t world;
+  roots_t roots;
+} gc = { .lock = PTHREAD_MUTEX_INITIALIZER, .trigger = INT64_MAX };
+
+static uint64_t clock_ns(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t trigger_after(int64_t marked) {
+  const pacegc_config_t *c = config_get();
+  if (c->gogc == CONFIG_GOGC_OFF) return INT64_MAX;
+  int64_t goal = marked + marked / 100 * c->gogc;
+  int64_t minimum = GC_HEAP_MINIMUM / 100 * c->gogc;
+  return goal > minimum ? goal : minimum;
+}
+
+void gc_init(void) {
+  const pacegc_config_t *c = config_get();
+  gc.start_ns = clock_ns(CLOCK_MONOTONIC);
+  atomic_store(&gc.trigger, trigger_after(0));
+  if (c->gcstress > 0) gc_flush_bytes = 0;
+  threads_init();
+}
+
+void gc_note_alloc(int64_t net_bytes, long allocations) {
+  int64_t live = atomic_fetch_add(&gc.live, net_bytes) + net_bytes;
+  long stress = config_get()->gcstress;
+  bool due = live >= atomic_load_explicit(&gc.trigger, memory_order_relaxed);
+  if (stress > 0 && allocations > 0) {
+    long before = atomic_fetch_add(&gc.allocations, allocations);
+    due |= before / stress != (before + allocations) / stress;
+  }
+  if (due) gc_collect(false);
+}
+
+static sweep_mode_t sweep_mode(const pacegc_config_t *c) {
+  if (!c->reclaim) return SWEEP_DRY_RUN;
+  return c->free_mode == FREE_DEFER ? SWEEP_DEFERRED : SWEEP_LEAKS;
+}
+
+typedef struct cycle {
+  uint64_t t_start, t_rooted, t_marked, t_resumed, mark_cpu;
+  int64_t heap_start, goal;
+  mark_result_t mark;
+  sweep_result_t sweep;
+} cycle_t;
+
+static void gc_trace(const cycle_t *cy, bool forced, const pacegc_config_t *c) {
+  uint64_t now = clock_ns(CLOCK_MONOTONIC);
+  uint64_t procs = (uint64_t)c->maxprocs;
+  uint64_t elapsed = now - gc.start_ns;
+  uint64_t stw = cy->t_rooted - cy->t_start, term = cy->t_resumed - cy->t_marked;
+  trace_cycle_t t = {
+    .n = gc.cycles,
+    .since_start_ns = cy->t_start - gc.start_ns,
+    .cpu_percent = elapsed ? (unsigned)(gc.cpu_ns * 100 / (elapsed * procs)) : 0,
+    .stw_ns = stw, .mark_ns = cy->t_marked - cy->t_rooted, .term_ns = term,
+    .stw_cpu_ns = stw * procs, .bg_cpu_ns = cy->mark_cpu, .term_cpu_ns = term * procs,
+    .heap_start = (uint64_t)cy->heap_start, .heap_end = (uint64_t)cy->heap_start,
+    .heap_live = cy->mark.marked_bytes, .goal = (uint64_t)cy->goal,
+    .stacks = gc.roots.stack_bytes, .globals = gc.roots.global_bytes,
+    .procs = c->maxprocs, .forced = forced,
+  };
+  trace_write(&t);
+}
+
+/* The part of a cycle with the world stopped.  Returns false if the cycle
+ * had to be abandoned. */
+static bool gc_mark_phase(cycle_t *cy, uintptr_t self_sp) {
+  if (!threads_stop_world(&gc.world, GC_STOP_TIMEOUT_MS)) {
+    if (!gc.abandoned_reported) {
+      gc.abandoned_reported = true;
+      report("a thread did not stop within %d ms; cycle abandoned, nothing reclaimed",
+             GC_STOP_TIMEOUT_MS);
+    }
+    return false;
+  }
+  bool ok = roots_collect(&gc.roots, &gc.world, self_sp);
+  cy->t_rooted = clock_ns(CLOCK_MONOTONIC);
+  uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+  if (ok) {
+    mark_clear();
+    mark_from_roots(&gc.roots, &cy->mark);
+    atomic_store(&gc_allocate_black, 1);
+    atomic_store(&gc.live, (int64_t)cy->mark.marked_bytes);
+  }
+  cy->mark_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+  cy->t_marked = clock_ns(CLOCK_MONOTONIC);
+  threads_start_world(&gc.world);
+  cy->t_resumed = clock_ns(CLOCK_MONOTONIC);
+  return ok;
+}
+
+static NOINLINE void gc_cycle(bool forced, uintptr_t self_sp) {
+  const pacegc_config_t *c = config_get();
+  cycle_t cy = {0};
+  cy.t_start = clock_ns(CLOCK_MONOTONIC);
+  cy.heap_start = atomic_load(&gc.live);
+  cy.goal = atomic_load(&gc.trigger);
+  uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+  if (!gc_mark_phase(&cy, self_sp)) return;
+
+  bool confirm = cy.t_marked - gc.condemned_at_ns >= (uint64_t)c->reclaim_delay_ms * 1000000u;
+  sweep(sweep_mode(c), confirm, &cy.sweep);
+  if (confirm) gc.condemned_at_ns = cy.t_marked;
+  atomic_store(&gc_allocate_black, 0);
+
+  gc.cycles++;
+  gc.cpu_ns += clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+  atomic_store(&gc.trigger, trigger_after((int64_t)cy.mark.marked_bytes));
+  if (c->gctrace > 0) gc_trace(&cy, forced, c);
+}
+
+void gc_collect(bool forced) {
+  if (forced) pthread_mutex_lock(&gc.lock);
+  else if (pthread_mutex_trylock(&gc.lock) != 0) return;   /* one is running */
+  /* Spill callee-saved registers into this frame, which lies above every
+   * frame of the cycle: the collecting thread's stack is scanned from here. */
+  jmp_buf regs;
+  setjmp(regs);
+  gc_cycle(forced, (uintptr_t)&regs < (uintptr_t)__builtin_frame_address(0)
+                       ? (uintptr_t)&regs : (uintptr_t)__builtin_frame_address(0));
+  pthread_mutex_unlock(&gc.lock);
+}
+
+void gc_before_fork(void) { pthread_mutex_lock(&gc.lock); }
+void gc_after_fork_parent(void) { pthread_mutex_unlock(&gc.lock); }
+
+void gc_after_fork_child(void) {
+  pthread_mutex_init(&gc.lock, NULL);
+  atomic_store(&gc_allocate_black, 0);
+  threads_after_fork_child();
+}
+
+EXPORT void pacegc_collect(void) {
+  heap_ensure_init();
+  gc_collect(true);
+}

@@ -1,0 +1,38 @@
+/*
+ * One collection cycle, end to end: stop the world, collect the roots,
+ * mark, resume, sweep, report to the trigger and the trace.
+ *
+ * The heap tells gc.c how many bytes were allocated and freed (in batches,
+ * per thread); gc.c decides when a cycle starts.  Cycles run on the thread
+ * that crossed the trigger, or on the one that called pacegc_collect().
+ */
+#ifndef PACEGC_GC_H
+#define PACEGC_GC_H
+
+#include <stdatomic.h>
+#include "util.h"
+
+/* Set while a sweep may run: new allocations are marked as they are made
+ * ("allocate black"), so the sweep in progress never takes them. */
+extern _Atomic int gc_allocate_black;
+
+/* A thread's net bytes (allocated - freed) reach gc.c through this once
+ * they pass +-gc_flush_bytes; 0 (gcstress) sends every allocation. */
+extern int64_t gc_flush_bytes;
+
+/* Reads the configuration and sets the initial trigger. */
+void gc_init(void);
+
+/* Adds a thread's batch of net allocated bytes (and allocation count, for
+ * gcstress); may run a cycle. */
+void gc_note_alloc(int64_t net_bytes, long allocations);
+
+/* Runs a cycle now; `forced` marks it "(forced)" in the trace. */
+void gc_collect(bool forced);
+
+/* fork: a cycle in progress finishes first; the child starts clean. */
+void gc_before_fork(void);
+void gc_after_fork_parent(void);
+void gc_after_fork_child(void);
+
+#endif

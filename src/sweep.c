@@ -1,0 +1,86 @@
+/* Sweeping: see sweep.h. */
+#include "sweep.h"
+
+#include <string.h>
+
+#include "heap.h"
+
+/* Takes the allocation at granule g if its state word still shows
+ * `expect` for it (START, with FLAG as given): clears both bits. */
+static bool take(_Atomic uint64_t *w, size_t g, bool flagged) {
+  uint64_t start = objindex_start_bit(g), flag = objindex_flag_bit(g);
+  uint64_t want = flagged ? start | flag : start;
+  uint64_t old = atomic_load_explicit(w, memory_order_acquire);
+  do {
+    if ((old & (start | flag)) != want) return false;
+  } while (!atomic_compare_exchange_weak_explicit(w, &old, old & ~(start | flag),
+                                                  memory_order_acq_rel, memory_order_acquire));
+  return true;
+}
+
+/* Sets or clears FLAG while START is still set. */
+static void set_flag(_Atomic uint64_t *w, size_t g, bool on) {
+  uint64_t start = objindex_start_bit(g), flag = objindex_flag_bit(g);
+  uint64_t old = atomic_load_explicit(w, memory_order_relaxed), next;
+  do {
+    if (!(old & start) || ((old & flag) != 0) == on) return;
+    next = on ? old | flag : old & ~flag;
+  } while (!atomic_compare_exchange_weak_explicit(w, &old, next, memory_order_acq_rel,
+                                                  memory_order_relaxed));
+}
+
+static void release(uintptr_t start, size_t size, sweep_result_t *out) {
+  out->freed_bytes += size;
+  out->freed_objects++;
+  if (size > OBJINDEX_SMALL_MAX) objindex_clear_large(&heap.index, start, size);
+  pacegc_je_sdallocx((void *)start, size, 0);
+}
+
+static void sweep_one(sweep_mode_t mode, bool confirm, _Atomic uint64_t *w, size_t g,
+                      bool flagged, sweep_result_t *out) {
+  uintptr_t start = heap.index.base + (g << GRANULE_SHIFT);
+  size_t size = objindex_size(&heap.index, start);
+  bool marked = objindex_is_marked(&heap.index, start);
+  if (mode == SWEEP_DEFERRED) {
+    if (!flagged) return;
+    if (marked) {
+      out->dangling_bytes += size;
+      out->dangling_objects++;
+    } else if (take(w, g, true)) {
+      release(start, size, out);
+    }
+    return;
+  }
+  if (marked) {
+    if (flagged) set_flag(w, g, false);    /* reached again: no longer condemned */
+    return;
+  }
+  out->unreached_bytes += size;
+  out->unreached_objects++;
+  if (mode == SWEEP_DRY_RUN || !confirm) return;
+  if (flagged) {
+    if (take(w, g, true)) release(start, size, out);
+  } else {
+    set_flag(w, g, true);
+    out->condemned_bytes += size;
+    out->condemned_objects++;
+  }
+}
+
+void sweep(sweep_mode_t mode, bool confirm, sweep_result_t *out) {
+  memset(out, 0, sizeof *out);
+  uintptr_t used = atomic_load(&heap.unused);
+  size_t words = (objindex_granule(&heap.index, used) + OBJINDEX_STATE_GRANULES - 1) /
+                 OBJINDEX_STATE_GRANULES;
+  for (size_t i = 0; i < words; i++) {
+    _Atomic uint64_t *w = &heap.index.states[i];
+    uint64_t bits = atomic_load_explicit(w, memory_order_acquire);
+    uint64_t starts = bits & OBJINDEX_STARTS_MASK;
+    while (starts) {
+      unsigned b = (unsigned)__builtin_ctzll(starts);
+      starts &= starts - 1;
+      size_t g = i * OBJINDEX_STATE_GRANULES + b / 2;
+      sweep_one(mode, confirm, w, g, (bits >> (b + 1)) & 1, out);
+    }
+  }
+}
