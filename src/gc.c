@@ -12,12 +12,14 @@
  */
 #include "gc.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <time.h>
 
 #include "config.h"
 #include "heap.h"
+#include "kernroots.h"
 #include "mark.h"
 #include "report.h"
 #include "roots.h"
@@ -158,7 +160,10 @@ static NOINLINE void gc_cycle(bool forced, uintptr_t self_sp) {
   if (c->gctrace > 0) gc_trace(&cy, forced, c);
 }
 
+/* Runs inside the program's malloc, free or realloc call, which must not
+ * change errno on success. */
 void gc_collect(bool forced) {
+  int saved_errno = errno;
   if (forced) pthread_mutex_lock(&gc.lock);
   else if (pthread_mutex_trylock(&gc.lock) != 0) return;   /* one is running */
   /* Spill callee-saved registers into this frame, which lies above every
@@ -168,6 +173,7 @@ void gc_collect(bool forced) {
   gc_cycle(forced, (uintptr_t)&regs < (uintptr_t)__builtin_frame_address(0)
                        ? (uintptr_t)&regs : (uintptr_t)__builtin_frame_address(0));
   pthread_mutex_unlock(&gc.lock);
+  errno = saved_errno;
 }
 
 void gc_before_fork(void) { pthread_mutex_lock(&gc.lock); }
@@ -177,6 +183,7 @@ void gc_after_fork_child(void) {
   pthread_mutex_init(&gc.lock, NULL);
   atomic_store(&gc_allocate_black, 0);
   threads_after_fork_child();
+  kernroots_after_fork_child();
 }
 
 EXPORT void pacegc_collect(void) {

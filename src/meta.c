@@ -1,6 +1,7 @@
 /* Bookkeeping memory: see meta.h. */
 #include "meta.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -82,8 +83,11 @@ void *meta_map(size_t size, const char *name) {
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return NULL;
-  /* Named mappings make /proc/self/maps readable; older kernels refuse. */
+  /* Named mappings make /proc/self/maps readable; kernels without
+   * CONFIG_ANON_VMA_NAME refuse, which must not show in errno. */
+  int saved = errno;
   prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)name);
+  errno = saved;
   meta_record((uintptr_t)p, (uintptr_t)p + size);
   atomic_fetch_add(&meta_bytes, size);
   return p;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "heap.h"
+#include "kernroots.h"
 #include "meta.h"
 
 static size_t parse_hex(const char *s, size_t len, size_t i, uintptr_t *out) {
@@ -151,5 +152,6 @@ bool roots_collect(roots_t *r, const world_t *w, uintptr_t self_sp) {
   r->overflow = false;
   if (!read_maps(r, &env)) return false;
   for (size_t i = 0; i < nextra; i++) roots_add(r, alt_lo[i], alt_hi[i], ROOT_STACK);
+  kernroots_add_roots(r);
   return !r->overflow;
 }

@@ -1,14 +1,24 @@
 /*
  * The exported allocation family.  Each function forwards to the heap (or
  * to stats.c for the glibc introspection calls); the semantics, errno
- * values included, are glibc's.
+ * values included, are glibc's.  Then the few libc wrappers the collector
+ * needs, forwarding to threads.c and kernroots.c.
  */
+#include <dlfcn.h>
+#include <errno.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "heap.h"
+#include "kernroots.h"
 #include "stats.h"
+#include "threads.h"
 
 EXPORT void *malloc(size_t n) { return heap_malloc(n); }
 
@@ -52,3 +62,67 @@ EXPORT int malloc_trim(size_t pad) { return stats_malloc_trim(pad); }
 EXPORT int mallopt(int param, int value) { return stats_mallopt(param, value); }
 EXPORT void malloc_stats(void) { stats_malloc_stats(); }
 EXPORT int malloc_info(int options, FILE *fp) { return stats_malloc_info(options, fp); }
+
+/* ---- libc wrappers the collector needs (DESIGN.md rules 1 and 7) ---- */
+
+int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+int __sigsuspend(const sigset_t *mask);
+int __close(int fd);
+
+/* glibc exports no alias of pthread_sigmask; found once, on first use. */
+static int real_pthread_sigmask(int how, const sigset_t *set, sigset_t *old) {
+  static int (*fn)(int, const sigset_t *, sigset_t *);
+  if (fn == NULL) fn = (int (*)(int, const sigset_t *, sigset_t *))dlsym(RTLD_NEXT, "pthread_sigmask");
+  return fn(how, set, old);
+}
+
+/* The suspend signal keeps pacegc's handler: installing another one
+ * "succeeds" and changes nothing. */
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+  if (unlikely(threads_is_suspend_signal(sig))) {
+    if (old) memset(old, 0, sizeof *old);
+    return 0;
+  }
+  return __sigaction(sig, act, old);
+}
+
+EXPORT sighandler_t signal(int sig, sighandler_t handler) {
+  static sighandler_t (*real)(int, sighandler_t);
+  if (unlikely(threads_is_suspend_signal(sig))) return SIG_DFL;
+  if (real == NULL) real = (sighandler_t (*)(int, sighandler_t))dlsym(RTLD_NEXT, "signal");
+  return real(sig, handler);
+}
+
+/* Masks never block the suspend signal. */
+EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old) {
+  if (set == NULL || how == SIG_UNBLOCK) return real_pthread_sigmask(how, set, old);
+  sigset_t filtered = *set;
+  threads_filter_mask(&filtered);
+  return real_pthread_sigmask(how, &filtered, old);
+}
+
+EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old) {
+  int err = pthread_sigmask(how, set, old);
+  if (err == 0) return 0;
+  errno = err;
+  return -1;
+}
+
+EXPORT int sigsuspend(const sigset_t *mask) {
+  sigset_t filtered = *mask;
+  threads_filter_mask(&filtered);
+  return __sigsuspend(&filtered);
+}
+
+/* Registered epoll data stays a root until it is taken back. */
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event) {
+  int r = (int)syscall(SYS_epoll_ctl, epfd, op, fd, event);
+  if (r == 0) kernroots_epoll_ctl(epfd, op, fd, event);
+  return r;
+}
+
+EXPORT int close(int fd) {
+  int r = __close(fd);
+  if (r == 0) kernroots_close(fd);
+  return r;
+}

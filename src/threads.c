@@ -201,6 +201,23 @@ static void publish(const ucontext_t *uc, uintptr_t sp) {
   futex_wake(&stw.acks, 1);
 }
 
+/* Copies the registers into *regs, in the caller's frame, so that
+ * callee-saved ones are on the scanned stack even for a deferred park,
+ * which has no kernel signal frame.  On x86-64 libunwind saves the x87
+ * environment with fnstenv, which masks every x87 exception as a side
+ * effect; the control word is put back so the program's floating-point
+ * settings stay its own. */
+static inline __attribute__((always_inline)) void spill_registers(unw_context_t *regs) {
+#if defined(__x86_64__)
+  unsigned short cw;
+  __asm__ volatile("fnstcw %0" : "=m"(cw));
+  unw_getcontext(regs);
+  __asm__ volatile("fldcw %0" : : "m"(cw));
+#else
+  unw_getcontext(regs);
+#endif
+}
+
 /*
  * Parks this thread for stop `seq` unless that stop is already over.
  * `inside` is raised before seq is checked again, and the resumer changes
@@ -209,7 +226,7 @@ static void publish(const ucontext_t *uc, uintptr_t sp) {
  */
 static NOINLINE void park(uint32_t seq, const ucontext_t *uc) {
   unw_context_t regs;
-  unw_getcontext(&regs);   /* callee-saved registers, spilled above sp */
+  spill_registers(&regs);
   bool was = no_park;
   no_park = true;
   atomic_fetch_add(&stw.inside, 1);

@@ -1,0 +1,30 @@
+/*
+ * Pointers the program hands to the kernel and may keep nowhere else
+ * (DESIGN.md rule 1): the `data` of epoll registrations.  Each one is kept
+ * in a table that the collector scans as a root until the registration is
+ * removed (EPOLL_CTL_DEL, or close() of the epoll descriptor).
+ *
+ * A registration whose file descriptor is closed without EPOLL_CTL_DEL
+ * stays in the table until the pair (epoll fd, fd) is registered again:
+ * that costs retention of one object, never a wrong free.
+ */
+#ifndef PACEGC_KERNROOTS_H
+#define PACEGC_KERNROOTS_H
+
+#include <sys/epoll.h>
+#include "roots.h"
+
+/* After a successful epoll_ctl(). */
+void kernroots_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev);
+
+/* After close(fd) succeeded. */
+void kernroots_close(int fd);
+
+/* With the world stopped: adds the table to the roots. */
+void kernroots_add_roots(roots_t *r);
+
+/* fork: the child's epoll instances are copies; the table stays valid,
+ * but its lock may have been held by a thread that is gone. */
+void kernroots_after_fork_child(void);
+
+#endif
