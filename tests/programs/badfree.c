@@ -141,6 +141,21 @@ NOINLINE void bad_realloc_interior(void)
 	free(q);
 }
 
+/* free() must leave errno alone (glibc does; POSIX.1-2024 requires it),
+ * also when it reports a bad pointer -- here the first report of the
+ * process, which is when lazy set-up (unwinder, symbol lookup) happens. */
+NOINLINE void bad_errno(void)
+{
+	char buf[32];
+	memset(buf, 4, sizeof buf);
+	errno = 4321;
+	free(tu_launder(buf));
+	int e = errno;
+	after();
+	CHECK(e == 4321, "free of a bad pointer changed errno to %d (%s)", e,
+	      strerror(e));
+}
+
 /* After the bad free: allocate, verify and free plenty more. */
 static void keep_working(void)
 {
@@ -180,6 +195,7 @@ static const struct {
 	{ "mmap", bad_mmap },
 	{ "realloc_freed", bad_realloc_freed },
 	{ "realloc_interior", bad_realloc_interior },
+	{ "errno", bad_errno },
 };
 
 int main(int argc, char **argv)

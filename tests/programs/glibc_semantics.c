@@ -103,6 +103,17 @@ int main(void)
 
 	free(NULL);
 	ok("free(NULL) is a no-op");
+	for (size_t n = 1; n <= (8 << 20); n *= 8) {
+		p = malloc(n);
+		CHECK(p, "malloc(%zu)", n);
+		errno = 4321;
+		free(p);
+		CHECK(errno == 4321, "free changed errno to %d", errno);
+	}
+	errno = 4321;
+	free(NULL);
+	CHECK(errno == 4321, "free(NULL) changed errno");
+	ok("free leaves errno alone");
 	CHECK(malloc_usable_size(NULL) == 0, "malloc_usable_size(NULL)");
 	ok("malloc_usable_size(NULL) == 0");
 
