@@ -21,6 +21,7 @@
 #include "heap.h"
 #include "kernroots.h"
 #include "mark.h"
+#include "markers.h"
 #include "report.h"
 #include "roots.h"
 #include "sweep.h"
@@ -89,6 +90,7 @@ static sweep_mode_t sweep_mode(const pacegc_config_t *c) {
 
 typedef struct cycle {
   uint64_t t_start, t_rooted, t_marked, t_resumed, mark_cpu;
+  int markers;
   int64_t heap_start, goal;
   mark_result_t mark;
   sweep_result_t sweep;
@@ -129,11 +131,11 @@ static bool gc_mark_phase(cycle_t *cy, uintptr_t self_sp) {
   uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
   if (ok) {
     mark_clear();
-    mark_from_roots(&gc.roots, &cy->mark);
+    mark_from_roots(&gc.roots, cy->markers, &cy->mark);
     atomic_store(&gc_allocate_black, 1);
     atomic_store(&gc.live, (int64_t)cy->mark.marked_bytes);
   }
-  cy->mark_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+  cy->mark_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0 + markers_last_cpu_ns();
   cy->t_marked = clock_ns(CLOCK_MONOTONIC);
   threads_start_world(&gc.world);
   cy->t_resumed = clock_ns(CLOCK_MONOTONIC);
@@ -146,6 +148,7 @@ static NOINLINE void gc_cycle(bool forced, uintptr_t self_sp) {
   cy.t_start = clock_ns(CLOCK_MONOTONIC);
   cy.heap_start = atomic_load(&gc.live);
   cy.goal = atomic_load(&gc.trigger);
+  cy.markers = markers_prepare(c->maxprocs);
   uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
   if (!gc_mark_phase(&cy, self_sp)) return;
 
@@ -155,7 +158,7 @@ static NOINLINE void gc_cycle(bool forced, uintptr_t self_sp) {
   atomic_store(&gc_allocate_black, 0);
 
   gc.cycles++;
-  gc.cpu_ns += clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+  gc.cpu_ns += clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0 + markers_last_cpu_ns();
   atomic_store(&gc.trigger, trigger_after((int64_t)cy.mark.marked_bytes));
   if (c->gctrace > 0) gc_trace(&cy, forced, c);
 }
@@ -184,6 +187,7 @@ void gc_after_fork_child(void) {
   atomic_store(&gc_allocate_black, 0);
   threads_after_fork_child();
   kernroots_after_fork_child();
+  markers_after_fork_child();
 }
 
 EXPORT void pacegc_collect(void) {

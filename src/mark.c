@@ -1,24 +1,34 @@
 /*
  * Marking: see mark.h.
  *
- * Invariant while draining: every marked allocation either has been
- * scanned or is on the mark stack, except after an overflow, when some
- * marked allocations were dropped from the stack; the overflow pass then
- * rescans every marked allocation until a pass pushes nothing.
+ * Several markers work at once: the collecting thread and up to
+ * GOMAXPROCS-1 helpers (markers.c).  Root ranges are cut into chunks that
+ * markers claim with an atomic cursor; each marker drains its own stack,
+ * and hands half of it to a shared pool when another marker is idle.
+ *
+ * Invariant while marking: every marked allocation has been scanned, is on
+ * some marker's stack or in the shared pool — except after an overflow,
+ * when some marked allocations were dropped from a stack; the overflow
+ * pass then rescans every marked allocation until a pass drops nothing.
  */
 #include "mark.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "heap.h"
+#include "markers.h"
 #include "meta.h"
 
-#define MARK_STACK_INITIAL ((size_t)1 << 16)   /* entries */
+#define MARK_STACK_INITIAL ((size_t)1 << 14)   /* entries */
 /* Ranges larger than this are scanned page by page, skipping pages that
  * were never touched (neither present nor swapped): they hold zeros. */
 #define SPARSE_SCAN_MIN ((size_t)1 << 20)
+/* Root ranges are handed out in chunks of at most this many bytes. */
+#define ROOT_CHUNK ((size_t)256 << 10)
+#define SHARE_MIN 64                           /* keep at least this many */
 
 typedef struct mark_stack {
   uintptr_t *items;
@@ -26,58 +36,76 @@ typedef struct mark_stack {
   bool overflowed;
 } mark_stack_t;
 
-static mark_stack_t stack;
+typedef struct marker {
+  mark_stack_t stack;
+  mark_result_t result;
+} marker_t;
 
-static bool stack_grow(void) {
-  size_t cap = stack.cap ? 2 * stack.cap : MARK_STACK_INITIAL;
+/* Work shared by the markers of one cycle. */
+static struct {
+  const roots_t *roots;
+  _Atomic size_t chunk;          /* next root chunk to claim */
+  size_t nchunks;
+  root_range_t *chunks;          /* the root ranges, cut to ROOT_CHUNK */
+  pthread_mutex_t lock;          /* guards pool and idle */
+  pthread_cond_t wake;
+  mark_stack_t pool;
+  int idle, nmarkers;
+  _Atomic int want_work;         /* some marker is idle: share */
+} work = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+
+static marker_t markers[MARKERS_MAX];
+
+static int pagemap_fd = -1;
+
+static bool stack_grow(mark_stack_t *s, size_t need) {
+  size_t cap = s->cap ? s->cap : MARK_STACK_INITIAL;
+  while (cap < need) cap *= 2;
   uintptr_t *items = meta_map(cap * sizeof *items, "pacegc-markstack");
   if (items == NULL) return false;
-  if (stack.items) {
-    memcpy(items, stack.items, stack.n * sizeof *items);
-    meta_unmap(stack.items, stack.cap * sizeof *items);
+  if (s->items) {
+    memcpy(items, s->items, s->n * sizeof *items);
+    meta_unmap(s->items, s->cap * sizeof *items);
   }
-  stack.items = items;
-  stack.cap = cap;
+  s->items = items;
+  s->cap = cap;
   return true;
 }
 
-static void push(uintptr_t start) {
-  if (unlikely(stack.n == stack.cap) && !stack_grow()) {
-    stack.overflowed = true;      /* stays marked; the overflow pass scans it */
+static void push(mark_stack_t *s, uintptr_t start) {
+  if (unlikely(s->n == s->cap) && !stack_grow(s, s->cap * 2 + 1)) {
+    s->overflowed = true;        /* stays marked; the overflow pass scans it */
     return;
   }
-  stack.items[stack.n++] = start;
+  s->items[s->n++] = start;
 }
 
 /* Marks the allocation containing w, if any, and queues it. */
-static inline void consider(uintptr_t w, mark_result_t *out) {
+static inline void consider(marker_t *m, uintptr_t w) {
   uintptr_t start;
   size_t size;
   if (!objindex_find(&heap.index, w, &start, &size)) return;
   if (!objindex_mark(&heap.index, start)) return;
-  out->marked_bytes += size;
-  out->marked_objects++;
-  push(start);
+  m->result.marked_bytes += size;
+  m->result.marked_objects++;
+  push(&m->stack, start);
 }
 
 /* The scan loop: one subtraction and compare rejects every word that
  * cannot point into the heap. */
-static void scan_dense(uintptr_t lo, uintptr_t hi, mark_result_t *out) {
+static void scan_dense(marker_t *m, uintptr_t lo, uintptr_t hi) {
   uintptr_t base = heap.index.base;
   size_t size = heap.index.size;
   for (const uintptr_t *p = (const uintptr_t *)lo; p < (const uintptr_t *)hi; p++) {
     uintptr_t w = *p;
     if (likely(w - base >= size)) continue;
-    consider(w, out);
+    consider(m, w);
   }
 }
 
-static int pagemap_fd = -1;
-
 /* Large ranges: read /proc/self/pagemap and scan only pages that are
  * present or swapped out.  Without pagemap, scan everything. */
-static void scan_sparse(uintptr_t lo, uintptr_t hi, mark_result_t *out) {
-  if (pagemap_fd < 0) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+static void scan_sparse(marker_t *m, uintptr_t lo, uintptr_t hi) {
   uintptr_t page = align_down(lo, PAGE_SIZE);
   while (page < hi) {
     uint64_t entries[512];
@@ -89,31 +117,94 @@ static void scan_sparse(uintptr_t lo, uintptr_t hi, mark_result_t *out) {
       bool used = got < (ssize_t)((i + 1) * 8) || (entries[i] >> 62) != 0;
       if (!used) continue;
       uintptr_t a = page < lo ? lo : page, b = page + PAGE_SIZE > hi ? hi : page + PAGE_SIZE;
-      scan_dense(a, b, out);
+      scan_dense(m, a, b);
     }
   }
 }
 
-static void scan_range(uintptr_t lo, uintptr_t hi, mark_result_t *out) {
+static void scan_range(marker_t *m, uintptr_t lo, uintptr_t hi) {
   lo = align_up(lo, sizeof(uintptr_t));
   hi = align_down(hi, sizeof(uintptr_t));
   if (hi <= lo) return;
-  if (hi - lo >= SPARSE_SCAN_MIN) scan_sparse(lo, hi, out);
-  else scan_dense(lo, hi, out);
+  if (hi - lo >= SPARSE_SCAN_MIN) scan_sparse(m, lo, hi);
+  else scan_dense(m, lo, hi);
 }
 
-static void drain(mark_result_t *out) {
-  while (stack.n > 0) {
-    uintptr_t start = stack.items[--stack.n];
+/* Gives half of a long stack to the pool when some marker is idle. */
+static void maybe_share(marker_t *m) {
+  if (!atomic_load_explicit(&work.want_work, memory_order_relaxed) || m->stack.n < 2 * SHARE_MIN)
+    return;
+  size_t give = m->stack.n / 2;
+  pthread_mutex_lock(&work.lock);
+  if (work.pool.n + give <= work.pool.cap || stack_grow(&work.pool, work.pool.n + give)) {
+    memcpy(work.pool.items + work.pool.n, m->stack.items + m->stack.n - give, give * sizeof(uintptr_t));
+    work.pool.n += give;
+    m->stack.n -= give;
+    pthread_cond_broadcast(&work.wake);
+  }
+  pthread_mutex_unlock(&work.lock);
+}
+
+static void drain(marker_t *m) {
+  unsigned since_share = 0;
+  while (m->stack.n > 0) {
+    uintptr_t start = m->stack.items[--m->stack.n];
     size_t size = objindex_size(&heap.index, start);
-    out->heap_scan_bytes += size;
-    scan_range(start, start + size, out);
+    m->result.heap_scan_bytes += size;
+    scan_range(m, start, start + size);
+    if (++since_share == 64) {
+      since_share = 0;
+      maybe_share(m);
+    }
   }
 }
 
+/* Claims root chunks until none is left. */
+static void scan_roots(marker_t *m) {
+  for (size_t i; (i = atomic_fetch_add(&work.chunk, 1)) < work.nchunks;) {
+    const root_range_t *c = &work.chunks[i];
+    m->result.root_scan_bytes += c->hi - c->lo;
+    scan_range(m, c->lo, c->hi);
+    drain(m);
+  }
+}
+
+/* Takes work from the pool; false when every marker is idle and the pool
+ * is empty: marking is done. */
+static bool refill(marker_t *m) {
+  pthread_mutex_lock(&work.lock);
+  work.idle++;
+  atomic_store(&work.want_work, 1);
+  while (work.pool.n == 0 && work.idle < work.nmarkers)
+    pthread_cond_wait(&work.wake, &work.lock);
+  if (work.pool.n == 0) {
+    pthread_cond_broadcast(&work.wake);
+    pthread_mutex_unlock(&work.lock);
+    return false;
+  }
+  work.idle--;
+  if (work.idle == 0) atomic_store(&work.want_work, 0);
+  size_t take = work.pool.n < SHARE_MIN ? work.pool.n : work.pool.n / (size_t)work.nmarkers + 1;
+  if (m->stack.cap < m->stack.n + take) stack_grow(&m->stack, m->stack.n + take);
+  size_t room = m->stack.cap - m->stack.n;
+  if (take > room) take = room;
+  memcpy(m->stack.items + m->stack.n, work.pool.items + work.pool.n - take, take * sizeof(uintptr_t));
+  m->stack.n += take;
+  work.pool.n -= take;
+  pthread_mutex_unlock(&work.lock);
+  return true;
+}
+
+void mark_work(int id) {
+  marker_t *m = &markers[id];
+  scan_roots(m);
+  do drain(m);
+  while (refill(m));
+}
+
 /* After an overflow: scan every marked allocation again, until a whole
- * pass overflows no more. */
-static void rescan_marked(mark_result_t *out) {
+ * pass overflows no more.  Single-threaded: overflow means memory is gone. */
+static void rescan_marked(marker_t *m) {
   uintptr_t used = atomic_load(&heap.unused);
   size_t words = objindex_granule(&heap.index, align_up(used, 64 * GRANULE)) / 64;
   for (size_t w = 0; w < words; w++) {
@@ -122,8 +213,8 @@ static void rescan_marked(mark_result_t *out) {
       size_t g = w * 64 + (size_t)__builtin_ctzll(bits);
       bits &= bits - 1;
       uintptr_t start = heap.index.base + (g << GRANULE_SHIFT);
-      scan_range(start, start + objindex_size(&heap.index, start), out);
-      drain(out);
+      scan_range(m, start, start + objindex_size(&heap.index, start));
+      drain(m);
     }
   }
 }
@@ -134,18 +225,73 @@ void mark_clear(void) {
   memset((void *)heap.index.marks, 0, bytes);
 }
 
-void mark_from_roots(const roots_t *roots, mark_result_t *out) {
-  memset(out, 0, sizeof *out);
-  stack.overflowed = false;
+/* Cuts the root ranges into chunks, in meta memory. */
+static bool plan_chunks(const roots_t *roots) {
+  static root_range_t *table;
+  static size_t table_cap;
+  size_t n = 0;
+  for (size_t i = 0; i < roots->n; i++)
+    n += (roots->ranges[i].hi - roots->ranges[i].lo + ROOT_CHUNK - 1) / ROOT_CHUNK;
+  if (n > table_cap) {
+    size_t cap = n * 2;
+    root_range_t *t = meta_map(cap * sizeof *t, "pacegc-chunks");
+    if (t == NULL) return false;
+    if (table) meta_unmap(table, table_cap * sizeof *table);
+    table = t;
+    table_cap = cap;
+  }
+  size_t c = 0;
   for (size_t i = 0; i < roots->n; i++) {
     const root_range_t *r = &roots->ranges[i];
-    out->root_scan_bytes += r->hi - r->lo;
-    scan_range(r->lo, r->hi, out);
-    drain(out);
+    for (uintptr_t lo = r->lo; lo < r->hi; lo += ROOT_CHUNK)
+      table[c++] = (root_range_t){lo, r->hi - lo > ROOT_CHUNK ? lo + ROOT_CHUNK : r->hi, r->kind};
   }
-  while (stack.overflowed) {
-    out->overflowed = true;
-    stack.overflowed = false;
-    rescan_marked(out);
+  work.chunks = table;
+  work.nchunks = c;
+  return true;
+}
+
+static void sum_into(mark_result_t *out, const mark_result_t *r) {
+  out->marked_bytes += r->marked_bytes;
+  out->marked_objects += r->marked_objects;
+  out->heap_scan_bytes += r->heap_scan_bytes;
+  out->root_scan_bytes += r->root_scan_bytes;
+  out->overflowed |= r->overflowed;
+}
+
+void mark_from_roots(const roots_t *roots, int nmarkers, mark_result_t *out) {
+  memset(out, 0, sizeof *out);
+  if (pagemap_fd < 0) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (!plan_chunks(roots)) nmarkers = 0;
+  work.roots = roots;
+  atomic_store(&work.chunk, 0);
+  work.idle = 0;
+  work.nmarkers = nmarkers < 1 ? 1 : nmarkers;
+  atomic_store(&work.want_work, 0);
+  for (int i = 0; i < work.nmarkers; i++) {
+    memset(&markers[i].result, 0, sizeof markers[i].result);
+    markers[i].stack.overflowed = false;
   }
+  if (nmarkers < 1) {
+    /* No chunk table: one marker, range by range. */
+    for (size_t i = 0; i < roots->n; i++) {
+      markers[0].result.root_scan_bytes += roots->ranges[i].hi - roots->ranges[i].lo;
+      scan_range(&markers[0], roots->ranges[i].lo, roots->ranges[i].hi);
+      drain(&markers[0]);
+    }
+  } else {
+    markers_run(work.nmarkers);    /* helpers 1..n-1 call mark_work(id) */
+  }
+  bool overflowed = false;
+  for (int i = 0; i < work.nmarkers; i++) {
+    overflowed |= markers[i].stack.overflowed;
+    markers[i].stack.overflowed = false;
+  }
+  while (overflowed) {
+    markers[0].result.overflowed = true;
+    rescan_marked(&markers[0]);
+    overflowed = markers[0].stack.overflowed;
+    markers[0].stack.overflowed = false;
+  }
+  for (int i = 0; i < work.nmarkers; i++) sum_into(out, &markers[i].result);
 }

@@ -19,7 +19,11 @@ typedef struct mark_result {
 /* Clears every mark bit of the heap's used part. */
 void mark_clear(void);
 
-/* Marks everything reachable from the roots. */
-void mark_from_roots(const roots_t *roots, mark_result_t *out);
+/* Marks everything reachable from the roots with `nmarkers` markers: the
+ * calling thread and nmarkers-1 helpers (markers.c). */
+void mark_from_roots(const roots_t *roots, int nmarkers, mark_result_t *out);
+
+/* One marker's share of the work; markers.c calls it on each helper. */
+void mark_work(int id);
 
 #endif

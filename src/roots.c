@@ -130,12 +130,15 @@ static bool read_maps(roots_t *r, const roots_env_t *env) {
 }
 
 bool roots_collect(roots_t *r, const world_t *w, uintptr_t self_sp) {
-  uintptr_t sps[w->nthreads + 1], alt_lo[w->nthreads], alt_hi[w->nthreads];
+  uintptr_t sps[2 * w->nthreads + 1], alt_lo[w->nthreads + 1], alt_hi[w->nthreads + 1];
   size_t nsps = 0, nextra = 0;
   sps[nsps++] = self_sp;
   for (size_t i = 0; i < w->nthreads; i++) {
     const stopped_thread_t *t = &w->threads[i];
     sps[nsps++] = t->sp;
+    /* Stopped on its alternate stack: its normal stack is live from the
+     * interrupted stack pointer up. */
+    if (t->normal_sp) sps[nsps++] = t->normal_sp;
     /* An alternate stack malloc'd by the program lies in the heap, which
      * is not a root: its live part is added by hand. */
     if (t->alt_lo && t->sp >= heap.start && t->sp < heap.end) {
