@@ -59,9 +59,12 @@ static uint64_t clock_ns(clockid_t id) {
 static int64_t trigger_after(int64_t marked) {
   const pacegc_config_t *c = config_get();
   if (c->gogc == CONFIG_GOGC_OFF) return INT64_MAX;
-  int64_t goal = marked + marked / 100 * c->gogc;
-  int64_t minimum = GC_HEAP_MINIMUM / 100 * c->gogc;
-  return goal > minimum ? goal : minimum;
+  /* Multiply, then divide, as Go does; 128 bits so a large heap times a
+   * large GOGC cannot overflow. */
+  __int128 goal = (__int128)marked + (__int128)marked * c->gogc / 100;
+  int64_t minimum = (int64_t)((__int128)GC_HEAP_MINIMUM * c->gogc / 100);
+  if (goal > INT64_MAX) return INT64_MAX;
+  return (int64_t)goal > minimum ? (int64_t)goal : minimum;
 }
 
 void gc_init(void) {
@@ -113,6 +116,15 @@ static void gc_trace(const cycle_t *cy, bool forced, const pacegc_config_t *c) {
     .procs = c->maxprocs, .forced = forced,
   };
   trace_write(&t);
+  sweep_mode_t mode = sweep_mode(c);
+  if (mode == SWEEP_LEAKS) return;
+  trace_reclaim_t r = {
+    .n = gc.cycles, .dry_run = mode == SWEEP_DRY_RUN,
+    .objects = mode == SWEEP_DRY_RUN ? cy->sweep.unreached_objects : cy->sweep.freed_objects,
+    .bytes = mode == SWEEP_DRY_RUN ? cy->sweep.unreached_bytes : cy->sweep.freed_bytes,
+    .kept_objects = cy->sweep.dangling_objects, .kept_bytes = cy->sweep.dangling_bytes,
+  };
+  trace_write_reclaim(&r);
 }
 
 /* The part of a cycle with the world stopped.  Returns false if the cycle

@@ -113,11 +113,29 @@ size_t trace_format(char *buf, size_t cap, const trace_cycle_t *c) {
   return o.n;
 }
 
-void trace_write(const trace_cycle_t *c) {
-  char line[TRACE_LINE_MAX];
-  size_t len = trace_format(line, sizeof line, c);
+size_t trace_format_reclaim(char *buf, size_t cap, const trace_reclaim_t *r) {
+  out_t o = {buf, 0, cap};
+  put_str(&o, "gc ");
+  put_u64(&o, r->n);
+  put_str(&o, r->dry_run ? " reclaim off: " : " deferred frees: ");
+  put_u64(&o, r->objects);
+  put_str(&o, " objects, ");
+  put_mb(&o, r->bytes);
+  if (r->dry_run) {
+    put_str(&o, " MB unreachable; none freed\n");
+  } else {
+    put_str(&o, " MB released; ");
+    put_u64(&o, r->kept_objects);
+    put_str(&o, " objects, ");
+    put_mb(&o, r->kept_bytes);
+    put_str(&o, " MB still referenced\n");
+  }
+  if (cap) buf[o.n] = 0;
+  return o.n;
+}
+
+static void write_line(const char *p, size_t len) {
   int saved = errno;
-  const char *p = line;
   while (len > 0) {
     ssize_t n = write(STDERR_FILENO, p, len);
     if (n < 0 && errno == EINTR) continue;
@@ -126,4 +144,14 @@ void trace_write(const trace_cycle_t *c) {
     len -= (size_t)n;
   }
   errno = saved;
+}
+
+void trace_write(const trace_cycle_t *c) {
+  char line[TRACE_LINE_MAX];
+  write_line(line, trace_format(line, sizeof line, c));
+}
+
+void trace_write_reclaim(const trace_reclaim_t *r) {
+  char line[TRACE_LINE_MAX];
+  write_line(line, trace_format_reclaim(line, sizeof line, r));
 }

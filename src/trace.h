@@ -43,4 +43,18 @@ size_t trace_format_ms(char *buf, size_t cap, uint64_t ns);
 
 void trace_write(const trace_cycle_t *c);
 
+/* What the sweep did with unreached allocations, for the modes where the
+ * gc line alone does not tell:
+ *   gc N reclaim off: X objects, Y MB unreachable; none freed
+ *   gc N deferred frees: X objects, Y MB released; Z objects, W MB still referenced */
+typedef struct trace_reclaim {
+  uint64_t n;
+  bool dry_run;
+  uint64_t objects, bytes;               /* unreachable (dry run) or released */
+  uint64_t kept_objects, kept_bytes;     /* deferred: freed but still referenced */
+} trace_reclaim_t;
+
+size_t trace_format_reclaim(char *buf, size_t cap, const trace_reclaim_t *r);
+void trace_write_reclaim(const trace_reclaim_t *r);
+
 #endif
