@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "stderr.h"
 #include "system.h"
 
 extern char **environ;
@@ -46,12 +47,7 @@ static void stderr_line(void *arg, const char *line) {
   size_t n = strnlen(line, CONFIG_LINE_MAX);
   memcpy(buf, line, n);
   buf[n++] = '\n';
-  for (size_t done = 0; done < n;) {
-    ssize_t w = write(STDERR_FILENO, buf + done, n - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return;  /* stderr closed or full: the program runs on */
-    done += (size_t)w;
-  }
+  stderr_write(buf, n);
 }
 
 /* Inside ld.so's first malloc calls libc has not yet set environ, though

@@ -61,12 +61,9 @@ static int pagemap_fd = -1;
 static bool stack_grow(mark_stack_t *s, size_t need) {
   size_t cap = s->cap ? s->cap : MARK_STACK_INITIAL;
   while (cap < need) cap *= 2;
-  uintptr_t *items = meta_map(cap * sizeof *items, "pacegc-markstack");
+  uintptr_t *items = meta_grow(s->items, s->cap * sizeof *items, s->n * sizeof *items,
+                               cap * sizeof *items, "pacegc-markstack");
   if (items == NULL) return false;
-  if (s->items) {
-    memcpy(items, s->items, s->n * sizeof *items);
-    meta_unmap(s->items, s->cap * sizeof *items);
-  }
   s->items = items;
   s->cap = cap;
   return true;
@@ -234,9 +231,8 @@ static bool plan_chunks(const roots_t *roots) {
     n += (roots->ranges[i].hi - roots->ranges[i].lo + ROOT_CHUNK - 1) / ROOT_CHUNK;
   if (n > table_cap) {
     size_t cap = n * 2;
-    root_range_t *t = meta_map(cap * sizeof *t, "pacegc-chunks");
+    root_range_t *t = meta_grow(table, table_cap * sizeof *t, 0, cap * sizeof *t, "pacegc-chunks");
     if (t == NULL) return false;
-    if (table) meta_unmap(table, table_cap * sizeof *table);
     table = t;
     table_cap = cap;
   }

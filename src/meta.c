@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 
@@ -98,6 +99,16 @@ void meta_unmap(void *p, size_t size) {
   meta_forget((uintptr_t)p, (uintptr_t)p + size);
   munmap(p, size);
   atomic_fetch_sub(&meta_bytes, size);
+}
+
+void *meta_grow(void *old, size_t old_size, size_t keep, size_t new_size, const char *name) {
+  void *p = meta_map(new_size, name);
+  if (p == NULL) return NULL;
+  if (old != NULL) {
+    memcpy(p, old, keep);
+    meta_unmap(old, old_size);
+  }
+  return p;
 }
 
 /* jemalloc's own mmap and munmap, renamed at build time: everything it

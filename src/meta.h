@@ -14,6 +14,11 @@
 void *meta_map(size_t size, const char *name);
 void meta_unmap(void *p, size_t size);
 
+/* Moves the first `keep` bytes of `old` (old_size bytes, or NULL) into a
+ * fresh mapping of new_size bytes and unmaps `old`.  NULL on failure, with
+ * `old` untouched. */
+void *meta_grow(void *old, size_t old_size, size_t keep, size_t new_size, const char *name);
+
 /* Whether [a, a+1) lies in memory returned by meta_map or mapped by
  * jemalloc for its own bookkeeping. */
 bool meta_contains(uintptr_t a);

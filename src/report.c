@@ -1,5 +1,6 @@
 /* User-facing messages: see report.h. */
 #include "report.h"
+#include "stderr.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -18,18 +19,6 @@ static _Atomic unsigned long reports_with_stack;
 /* A report can call malloc (dladdr, libunwind) which can report again. */
 static __thread int in_report;
 
-void report_write(const char *buf, size_t len) {
-  int saved = errno;
-  while (len > 0) {
-    ssize_t n = write(STDERR_FILENO, buf, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    buf += n;
-    len -= (size_t)n;
-  }
-  errno = saved;
-}
-
 static void vreport(const char *fmt, va_list ap) {
   char line[REPORT_LINE_MAX];
   int n = snprintf(line, sizeof line, "pacegc: ");
@@ -37,7 +26,7 @@ static void vreport(const char *fmt, va_list ap) {
   size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
   if (len > sizeof line - 2) len = sizeof line - 2;
   line[len++] = '\n';
-  report_write(line, len);
+  stderr_write(line, len);
 }
 
 /* Reports never change errno: free() must not (glibc 2.33+), and the
@@ -78,7 +67,7 @@ static void write_frame(int i, void *ip) {
   } else {
     n = snprintf(line, sizeof line, "    #%d %p\n", i, ip);
   }
-  if (n > 0) report_write(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+  if (n > 0) stderr_write(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 static void write_stack(void) {

@@ -17,9 +17,6 @@ void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * REPORT_STACK_LIMIT such reports, further ones are counted, not printed. */
 void report_with_stack(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Writes a whole buffer to stderr, retrying short writes and EINTR. */
-void report_write(const char *buf, size_t len);
-
 #define REPORT_STACK_LIMIT 100
 
 #endif

@@ -48,12 +48,9 @@ bool roots_parse_maps_line(const char *s, size_t len, map_entry_t *e) {
 
 static bool roots_grow(roots_t *r) {
   size_t cap = r->cap ? 2 * r->cap : 4096;
-  root_range_t *n = meta_map(cap * sizeof *n, "pacegc-roots");
+  root_range_t *n = meta_grow(r->ranges, r->cap * sizeof *n, r->n * sizeof *n,
+                              cap * sizeof *n, "pacegc-roots");
   if (n == NULL) return false;
-  if (r->ranges) {
-    memcpy(n, r->ranges, r->n * sizeof *n);
-    meta_unmap(r->ranges, r->cap * sizeof *n);
-  }
   r->ranges = n;
   r->cap = cap;
   return true;

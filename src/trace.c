@@ -1,8 +1,7 @@
 /* gctrace lines: see trace.h. */
 #include "trace.h"
 
-#include <errno.h>
-#include <unistd.h>
+#include "stderr.h"
 
 typedef struct out { char *p; size_t n, cap; } out_t;
 
@@ -134,24 +133,12 @@ size_t trace_format_reclaim(char *buf, size_t cap, const trace_reclaim_t *r) {
   return o.n;
 }
 
-static void write_line(const char *p, size_t len) {
-  int saved = errno;
-  while (len > 0) {
-    ssize_t n = write(STDERR_FILENO, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    p += n;
-    len -= (size_t)n;
-  }
-  errno = saved;
-}
-
 void trace_write(const trace_cycle_t *c) {
   char line[TRACE_LINE_MAX];
-  write_line(line, trace_format(line, sizeof line, c));
+  stderr_write(line, trace_format(line, sizeof line, c));
 }
 
 void trace_write_reclaim(const trace_reclaim_t *r) {
   char line[TRACE_LINE_MAX];
-  write_line(line, trace_format_reclaim(line, sizeof line, r));
+  stderr_write(line, trace_format_reclaim(line, sizeof line, r));
 }

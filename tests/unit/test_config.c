@@ -6,6 +6,8 @@
  * is used instead, and the default is kept.
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -533,9 +535,5 @@ static Suite *config_suite(void) {
 }
 
 int main(void) {
-  SRunner *r = srunner_create(config_suite());
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_main(config_suite());
 }

@@ -5,6 +5,8 @@
  * lines it wrote on stderr.
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,9 +130,5 @@ static Suite *env_suite(void) {
 
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "child") == 0) return report();
-  SRunner *r = srunner_create(env_suite());
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_main(env_suite());
 }

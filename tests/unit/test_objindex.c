@@ -1,5 +1,7 @@
 /* Unit tests for the object index (src/objindex.c). */
 #include <check.h>
+
+#include "check_main.h"
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -279,9 +281,5 @@ static Suite *objindex_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(objindex_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_main(objindex_suite());
 }

@@ -1,6 +1,8 @@
 /* Unit tests for the root set's pure parts (src/roots.c): parsing
  * /proc/self/maps lines and turning mappings into root ranges. */
 #include <check.h>
+
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,9 +94,5 @@ int main(void) {
   tcase_add_test(tc, plan_ranges);
   tcase_add_test(tc, many_ranges_grow);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_main(s);
 }

@@ -3,6 +3,8 @@
  * of the probes on this machine.
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -172,9 +174,5 @@ static Suite *system_suite(void) {
 }
 
 int main(void) {
-  SRunner *r = srunner_create(system_suite());
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_main(system_suite());
 }

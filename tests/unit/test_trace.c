@@ -1,6 +1,8 @@
 /* Unit tests for gctrace formatting (src/trace.c), against lines and
  * rounding rules of the Go runtime's gctrace. */
 #include <check.h>
+
+#include "check_main.h"
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,9 +101,5 @@ int main(void) {
   tcase_add_test(tc, line_parses);
   tcase_add_test(tc, reclaim_lines);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_main(s);
 }

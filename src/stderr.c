@@ -1,0 +1,17 @@
+/* Writing to stderr: see stderr.h. */
+#include "stderr.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+void stderr_write(const char *buf, size_t len) {
+  int saved = errno;
+  while (len > 0) {
+    ssize_t n = write(STDERR_FILENO, buf, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    buf += n;
+    len -= (size_t)n;
+  }
+  errno = saved;
+}
