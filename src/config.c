@@ -183,6 +183,7 @@ static const option_t godebug_keys[] = {
   { .name = "scavtrace", .kind = KIND_INT, FIELD(scavtrace), .max = 1, .expect = "not 0 or 1" },
   { .name = "pacer", .kind = KIND_WORD, FIELD(pacer_go117), .words = pacer_words,
     .expect = "not go117 or go118" },
+  { .name = "dangling", .kind = KIND_INT, FIELD(dangling), .max = 1, .expect = "not 0 or 1" },
   { .name = "reclaimdelay", .kind = KIND_INT, FIELD(reclaim_delay_ms), .max = 3600000,
     .expect = "not a number of milliseconds" },
 };

@@ -30,6 +30,8 @@ typedef struct pacegc_config {
   long gcstress;          /* gcstress=N: a cycle every N allocations; 0 = off */
   int scavtrace;          /* scavtrace=1 */
   int pacer_go117;        /* pacer=go117 selects the pre-1.18 pacer */
+  int dangling;           /* dangling=1: with PACEGC_FREE=defer, report freed
+                             objects still referenced, with call stacks */
   int reclaim_delay_ms;   /* reclaimdelay=MS: least time between the two
                              cycles that must both find a leak unreachable */
   free_mode_t free_mode;  /* PACEGC_FREE */

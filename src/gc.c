@@ -22,6 +22,7 @@
 #include "kernroots.h"
 #include "mark.h"
 #include "markers.h"
+#include "provenance.h"
 #include "report.h"
 #include "roots.h"
 #include "sweep.h"
@@ -72,6 +73,8 @@ void gc_init(void) {
   gc.start_ns = clock_ns(CLOCK_MONOTONIC);
   atomic_store(&gc.trigger, trigger_after(0));
   if (c->gcstress > 0) gc_flush_bytes = 0;
+  provenance_enabled = c->dangling && c->free_mode == FREE_DEFER;
+  atomic_store(&gc_allocate_black, provenance_enabled);
   threads_init();
 }
 
@@ -167,7 +170,10 @@ static NOINLINE void gc_cycle(bool forced, uintptr_t self_sp) {
   bool confirm = cy.t_marked - gc.condemned_at_ns >= (uint64_t)c->reclaim_delay_ms * 1000000u;
   sweep(sweep_mode(c), confirm, &cy.sweep);
   if (confirm) gc.condemned_at_ns = cy.t_marked;
-  atomic_store(&gc_allocate_black, 0);
+  /* With dangling=1 allocations keep taking the slow path, to record
+   * where they were made; marks outside a sweep are cleared by the next
+   * mark. */
+  atomic_store(&gc_allocate_black, provenance_enabled);
 
   gc.cycles++;
   gc.cpu_ns += clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0 + markers_last_cpu_ns();
@@ -196,7 +202,7 @@ void gc_after_fork_parent(void) { pthread_mutex_unlock(&gc.lock); }
 
 void gc_after_fork_child(void) {
   pthread_mutex_init(&gc.lock, NULL);
-  atomic_store(&gc_allocate_black, 0);
+  atomic_store(&gc_allocate_black, provenance_enabled);
   threads_after_fork_child();
   kernroots_after_fork_child();
   markers_after_fork_child();

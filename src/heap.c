@@ -21,6 +21,7 @@
 #include <jemalloc/jemalloc.h>
 
 #include "meta.h"
+#include "provenance.h"
 #include "report.h"
 #include "system.h"
 #include "threads.h"
@@ -278,6 +279,13 @@ static void *heap_index_new(void *p) {
   return p;
 }
 
+/* Marks a fresh allocation while a sweep runs; with dangling=1 also
+ * records where it was allocated (gc_allocate_black then stays set). */
+void heap_publish_slow(void *p) {
+  if (provenance_enabled) provenance_alloc((uintptr_t)p);
+  objindex_mark(&heap.index, (uintptr_t)p);
+}
+
 void heap_flush_net(void) {
   int64_t net = heap_net_bytes;
   heap_net_bytes = 0;
@@ -292,6 +300,7 @@ void heap_free_unhonored(void *p, const char *caller) {
   uintptr_t a = (uintptr_t)p;
   if (heap_free_mode == FREE_DEFER) {
     if (!objindex_set_flag(&heap.index, a)) heap_free_invalid(p, caller);
+    else if (provenance_enabled) provenance_free(a);
     return;
   }
   if (!objindex_is_start(&heap.index, a)) heap_free_invalid(p, caller);

@@ -50,9 +50,11 @@ ALWAYS_INLINE void heap_account(int64_t delta) {
 /* Makes a fresh allocation visible to the collector.  While a sweep may
  * run, it is marked first, so that sweep (which reads START, then the
  * mark) never takes it. */
+void heap_publish_slow(void *p);
+
 ALWAYS_INLINE void heap_publish(void *p, size_t usable) {
   if (unlikely(atomic_load_explicit(&gc_allocate_black, memory_order_relaxed)))
-    objindex_mark(&heap.index, (uintptr_t)p);
+    heap_publish_slow(p);
   objindex_insert(&heap.index, (uintptr_t)p, usable);
   heap_account((int64_t)usable);
 }

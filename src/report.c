@@ -70,13 +70,30 @@ static void write_frame(int i, void *ip) {
   if (n > 0) stderr_write(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-static void write_stack(void) {
-  void *ips[REPORT_FRAMES + 8];
-  int n = unw_backtrace(ips, REPORT_FRAMES + 8);
+void report_frames(const char *heading, void *const *ips, int n) {
+  int saved = errno;
+  char line[REPORT_LINE_MAX];
+  int len = snprintf(line, sizeof line, "  %s:\n", heading);
+  if (len > 0) stderr_write(line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+  for (int i = 0; i < n && ips[i]; i++) write_frame(i, ips[i]);
+  errno = saved;
+}
+
+int report_backtrace(void **ips, int max) {
+  void *all[64];
+  int n = unw_backtrace(all, max + 16 < 64 ? max + 16 : 64);
   int first = 0;
-  while (first < n && in_pacegc(ips[first])) first++;
-  for (int i = first, shown = 0; i < n && shown < REPORT_FRAMES; i++, shown++)
-    write_frame(shown, ips[i]);
+  while (first < n && in_pacegc(all[first])) first++;
+  int k = 0;
+  for (int i = first; i < n && k < max; i++) ips[k++] = all[i];
+  for (int i = k; i < max; i++) ips[i] = NULL;
+  return k;
+}
+
+static void write_stack(void) {
+  void *ips[REPORT_FRAMES];
+  int n = report_backtrace(ips, REPORT_FRAMES);
+  for (int i = 0; i < n; i++) write_frame(i, ips[i]);
 }
 
 void report_with_stack(const char *fmt, ...) {

@@ -17,6 +17,14 @@ void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * REPORT_STACK_LIMIT such reports, further ones are counted, not printed. */
 void report_with_stack(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The caller's stack below pacegc's own frames, at most `max` frames;
+ * unused entries are NULL.  Returns the number captured. */
+int report_backtrace(void **ips, int max);
+
+/* A heading line (indented) and the given frames, for stacks recorded
+ * earlier; NULL frames end the list. */
+void report_frames(const char *heading, void *const *ips, int n);
+
 #define REPORT_STACK_LIMIT 100
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "provenance.h"
 
 /* Takes the allocation at granule g if its state word still shows
  * `expect` for it (START, with FLAG as given): clears both bits. */
@@ -46,7 +47,9 @@ static void sweep_one(sweep_mode_t mode, bool confirm, _Atomic uint64_t *w, size
     if (marked) {
       out->dangling_bytes += size;
       out->dangling_objects++;
+      if (provenance_enabled) provenance_report_dangling(start, size);
     } else if (take(w, g, true)) {
+      if (provenance_enabled) provenance_forget(start);
       release(start, size, out);
     }
     return;
