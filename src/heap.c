@@ -38,9 +38,15 @@ size_t pacegc_je_sallocx(const void *p, int flags);
 size_t pacegc_je_nallocx(size_t size, int flags);
 int pacegc_je_mallctl(const char *name, void *old, size_t *oldlen, void *new_, size_t newlen);
 
-/* One automatic arena is enough: it only serves jemalloc's internals, since
- * every thread is moved to pacegc's arenas before it allocates. */
-const char *pacegc_je_malloc_conf = "narenas:1";
+/* narenas:1 — one automatic arena is enough: it only serves jemalloc's
+ * internals, since every thread is moved to pacegc's arenas before it
+ * allocates.
+ * lg_extent_max_active_fit:16 — a sweep frees in bulk, so whole runs of
+ * slabs empty at once and coalesce into large dirty extents.  jemalloc's
+ * default (6) refuses to cut a slab out of an extent more than 64 times
+ * its size and maps fresh pages instead: a program leaking 1 GB with
+ * 16 MB live grew to 330 MB resident that way, against 55 MB with 16. */
+const char *pacegc_je_malloc_conf = "narenas:1,lg_extent_max_active_fit:16";
 
 /* glibc's allocator, used only if pacegc cannot set up its heap at all. */
 void *__libc_malloc(size_t);

@@ -2,6 +2,7 @@
 #include "sweep.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 #include "heap.h"
 #include "provenance.h"
@@ -30,10 +31,31 @@ static void set_flag(_Atomic uint64_t *w, size_t g, bool on) {
                                                   memory_order_relaxed));
 }
 
+/* Large garbage has its whole pages dropped rather than written. */
+#define ZERO_BY_MADVISE ((size_t)64 << 10)
+
+/* Garbage is zeroed before jemalloc hands it out again.  malloc does not
+ * clear memory, and a program seldom writes every byte of what it gets
+ * (the tail of a size class, a half-filled buffer): dead objects' words
+ * left there would be scanned as pointers in the object's next life and
+ * keep other garbage alive, chain after chain.  bdwgc clears for the same
+ * reason. */
+static void zero_garbage(uintptr_t start, size_t size) {
+  if (size < ZERO_BY_MADVISE) {
+    memset((void *)start, 0, size);
+    return;
+  }
+  uintptr_t lo = align_up(start, PAGE_SIZE), hi = align_down(start + size, PAGE_SIZE);
+  memset((void *)start, 0, lo - start);
+  madvise((void *)lo, hi - lo, MADV_DONTNEED);
+  memset((void *)hi, 0, start + size - hi);
+}
+
 static void release(uintptr_t start, size_t size, sweep_result_t *out) {
   out->freed_bytes += size;
   out->freed_objects++;
   if (size > OBJINDEX_SMALL_MAX) objindex_clear_large(&heap.index, start, size);
+  zero_garbage(start, size);
   pacegc_je_sdallocx((void *)start, size, 0);
 }
 
