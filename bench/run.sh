@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# bench/run.sh: run the allocation benchmarks under several allocators and
-# print a markdown table of wall time and peak RSS as ratios to jemalloc.
+# bench/run.sh: run the allocation (and collector) benchmarks under several
+# allocators and print a markdown table of wall time and peak RSS as ratios
+# to jemalloc (to bdwgc for GC-only programs).
 #
-#   bash bench/run.sh [--quick] [--runs N] [--build DIR]
-#                     [--workloads a,b,...] [--allocators a,b,...]
-#                     [--timeout SECONDS] [--keep]
+#   bash bench/run.sh [--suite alloc|gc|all] [--quick] [--runs N]
+#                     [--build DIR] [--workloads a,b,...]
+#                     [--allocators a,b,...] [--timeout SECONDS] [--keep]
+#
+# --suite alloc (the default) runs the allocation benchmarks: programs that
+# free what they allocate.  --suite gc runs the collector benchmarks: the
+# same no-leak programs, leaky C programs and GC-only C programs (never
+# free) under glibc, jemalloc, pacegc and the bdwgc peer
+# (bench/peers/bdwgc_shim.c), with GC pause times (max, p99) from pacegc's
+# gctrace and bdwgc's GC_PRINT_STATS lines.  --suite all runs both.
 #
 # Each (workload, allocator) pair runs N times (default 3), interleaved
 # (A B C, B C A, C A B, ...) to spread machine noise; the table shows the
@@ -13,18 +21,20 @@
 # runs; the script exits non-zero if any differs or any run fails.
 #
 # To add a workload or an allocator, add a line to WORKLOADS or ALLOCATORS
-# below.  Exit status: 0 all ran and agreed, 1 a run failed or outputs
-# differed, 2 usage or setup error.
+# (GC_WORKLOADS, GC_ALLOCATORS for --suite gc) below.  Exit status: 0 all
+# ran and agreed, 1 a run failed or outputs differed, 2 usage or setup
+# error.
 set -euo pipefail
 
 # ---------------------------------------------------------------------------
-# Workloads: "name|command[|allocators]".  The command is split on spaces
+# Workloads: "name|command[|allocators[|section]]".  The command is split on spaces
 # (no quoting); leading VAR=value words set environment for the workload
 # only.  The optional third field, a comma-separated list, restricts the
 # workload to those allocators (others show n/a).
 #   @BIN@    directory holding the compiled workloads (build/bench)
 #   @SRC@    the bench/ source directory (scripts)
 #   @SCALE@  size in percent: 100 normally, 10 with --quick
+#   @SCALE:N@  N percent of that (at least 1)
 # Size each workload so that a jemalloc run takes about 1-3 s at 100.
 WORKLOADS=(
 	"mixed|@BIN@/mixed @SCALE@"
@@ -48,11 +58,50 @@ TARGET=pacegc        # the allocator checked against the targets below
 TARGET_TIME=1.05
 TARGET_RSS=1.05
 
+# ---------------------------------------------------------------------------
+# --suite gc.  Workloads: "name|command|allocators|section"; the section
+# (a key of GC_SECTIONS) gives the heading and the allocator the ratios are
+# to.  The no-leak programs run smaller than in the alloc suite, to keep the
+# whole gc suite near 3 minutes on 2 cores.
+GC_WORKLOADS=(
+	"mixed|@BIN@/mixed @SCALE:25@|jemalloc,pacegc,bdwgc|noleak"
+	"prodcons|@BIN@/prodcons @SCALE:25@ 2 2|jemalloc,pacegc,bdwgc|noleak"
+	"realloc|@BIN@/realloc @SCALE:25@|jemalloc,pacegc,bdwgc|noleak"
+	"python|PYTHONHASHSEED=0 /usr/bin/python3 @SRC@/workload.py @SCALE:20@|jemalloc,pacegc|noleak"
+	"python-malloc|PYTHONHASHSEED=0 PYTHONMALLOC=malloc /usr/bin/python3 @SRC@/workload.py @SCALE:20@|jemalloc,pacegc|noleak"
+	"leak-list|@BIN@/leaky @SCALE@ list||leaky"
+	"leak-tree|@BIN@/leaky @SCALE@ tree||leaky"
+	"leak-mt|@BIN@/leaky @SCALE@ mt 2||leaky"
+	"gcbench|PACEGC_FREE=ignore GCSHIM_IGNORE_FREE=1 @BIN@/gctrees @SCALE@ gcbench|pacegc,bdwgc|gconly"
+	"binarytrees|PACEGC_FREE=ignore GCSHIM_IGNORE_FREE=1 @BIN@/gctrees @SCALE@ binarytrees 2|pacegc,bdwgc|gconly"
+)
+# Sections: "key|heading|reference allocator".
+GC_SECTIONS=(
+	"noleak|no-leak programs (free everything; pacegc PACEGC_FREE=honor, bdwgc frees with GC_free)|jemalloc"
+	"leaky|leaky C programs (glibc and jemalloc leak; pacegc honor and bdwgc reclaim)|jemalloc"
+	"gconly|GC-only C programs, never free (pacegc PACEGC_FREE=ignore, bdwgc GCSHIM_IGNORE_FREE=1)|bdwgc"
+)
+# Both collectors log every cycle; the pause of a cycle is the sum of the
+# three clock fields of a gctrace line (stop + mark + restart) for pacegc,
+# and "World-stopped marking took N ms M ns" (stop + mark + restart) for
+# bdwgc.
+GC_ALLOCATORS=(
+	"glibc||"
+	"jemalloc|@JEMALLOC@|"
+	"pacegc|@BUILD@/src/libpacegc.so|PACEGC_GODEBUG=gctrace=1"
+	"bdwgc|@BIN@/libbdwgc_shim.so|GC_PRINT_STATS=1"
+)
+GC_COLLECTORS=(pacegc bdwgc) # allocators with pause columns
+PAUSE_REFERENCE=bdwgc        # pause ratios are to this allocator
+NOLEAK_TARGET_TIME=1.05      # pacegc vs jemalloc on the no-leak section
+
 # Compiled workloads: meson targets under bench/ (see bench/meson.build).
-BENCH_PROGRAMS=(mixed prodcons realloc)
+BENCH_PROGRAMS=(mixed prodcons realloc leaky gctrees)
+# The bdwgc peer: built when libgc-dev is installed.
+BDWGC_SHIM=libbdwgc_shim.so
 
 # ---------------------------------------------------------------------------
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "run.sh: $*" >&2; exit 2; }
 note() { echo "run.sh: $*" >&2; }
 
@@ -65,8 +114,10 @@ TIMEOUT=""
 KEEP=0
 ONLY_W=""
 ONLY_A=""
+SUITE=alloc
 
 # The command line as shown above the table: no host paths.
+ALL_ARGS=("$@")
 SHOWN_CMD="bash bench/run.sh"
 for a in "$@"; do
 	case $a in
@@ -89,12 +140,36 @@ while [ $# -gt 0 ]; do
 	--timeout) [ $# -ge 2 ] || die "--timeout needs seconds"; TIMEOUT=$2; shift ;;
 	--timeout=*) TIMEOUT=${1#*=} ;;
 	--keep) KEEP=1 ;;
+	--suite) [ $# -ge 2 ] || die "--suite needs alloc, gc or all"; SUITE=$2; shift ;;
+	--suite=*) SUITE=${1#*=} ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
 	shift
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs: not a positive number: $RUNS"
+case $SUITE in
+alloc) ;;
+gc)
+	WORKLOADS=("${GC_WORKLOADS[@]}")
+	ALLOCATORS=("${GC_ALLOCATORS[@]}")
+	;;
+all)
+	# Both tables, one after the other: the same arguments, each suite.
+	args=()
+	skip=0
+	for a in "${ALL_ARGS[@]+"${ALL_ARGS[@]}"}"; do
+		if [ $skip = 1 ]; then skip=0; continue; fi
+		case $a in --suite) skip=1 ;; --suite=*) ;; *) args+=("$a") ;; esac
+	done
+	rc=0
+	bash "${BASH_SOURCE[0]}" --suite alloc "${args[@]+"${args[@]}"}" || rc=$?
+	echo
+	bash "${BASH_SOURCE[0]}" --suite gc "${args[@]+"${args[@]}"}" || { r=$?; [ $rc -ne 0 ] || rc=$r; }
+	exit $rc
+	;;
+*) die "--suite: alloc, gc or all, not $SUITE" ;;
+esac
 [ -n "$TIMEOUT" ] || TIMEOUT=$(( SCALE == 100 ? 600 : 120 ))
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout: not a positive number: $TIMEOUT"
 
@@ -139,6 +214,9 @@ if [ -f "$BUILD/build.ninja" ]; then
 	for p in "${BENCH_PROGRAMS[@]}"; do targets+=("bench/$p"); done
 	if ninja -C "$BUILD" "${targets[@]}" >"$WORK/ninja-bench.log" 2>&1; then
 		BIN=$BUILD/bench
+		if [ "$SUITE" = gc ] && ! ninja -C "$BUILD" "bench/$BDWGC_SHIM" >"$WORK/ninja-shim.log" 2>&1; then
+			note "no bench/$BDWGC_SHIM target: is libgc-dev installed? (apt-get install libgc-dev; meson setup --reconfigure $(basename "$BUILD"))"
+		fi
 	else
 		note "ninja could not build the bench targets (log below); compiling them with cc"
 		tail -n 20 "$WORK/ninja-bench.log" >&2
@@ -160,6 +238,11 @@ if [ -z "$BIN" ]; then
 		${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE -pthread -o "$BIN/$p" "$SRC/$p.c" ||
 			die "could not compile bench/$p.c"
 	done
+	if [ "$SUITE" = gc ]; then
+		${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE -fPIC -shared -fvisibility=hidden -pthread \
+			-o "$BIN/$BDWGC_SHIM" "$SRC/peers/bdwgc_shim.c" -lgc -ldl 2>"$WORK/cc-shim.log" ||
+			note "could not compile bench/peers/bdwgc_shim.c (libgc-dev installed?)"
+	fi
 fi
 
 # ---------------------------------------------------------------------------
@@ -170,7 +253,12 @@ in_list() { # in_list NAME "a,b,c"
 	return 1
 }
 subst() {
-	local s=$1
+	local s=$1 n
+	while [[ $s =~ @SCALE:([0-9]+)@ ]]; do
+		n=$(( SCALE * BASH_REMATCH[1] / 100 ))
+		[ $n -ge 1 ] || n=1
+		s=${s//${BASH_REMATCH[0]}/$n}
+	done
 	s=${s//@BIN@/$BIN}
 	s=${s//@SRC@/$SRC}
 	s=${s//@SCALE@/$SCALE}
@@ -179,13 +267,14 @@ subst() {
 	echo "$s"
 }
 
-W_NAMES=() W_CMDS=() W_ALLOCS=()
+W_NAMES=() W_CMDS=() W_ALLOCS=() W_SECTION=()
 for w in "${WORKLOADS[@]}"; do
-	IFS='|' read -r name cmd allocs <<<"$w"
+	IFS='|' read -r name cmd allocs section <<<"$w"
 	in_list "$name" "$ONLY_W" || continue
 	W_NAMES+=("$name")
 	W_CMDS+=("$(subst "$cmd")")
 	W_ALLOCS+=("$allocs")
+	W_SECTION+=("$section")
 done
 [ ${#W_NAMES[@]} -gt 0 ] || die "no workload selected"
 
@@ -199,7 +288,11 @@ for a in "${ALLOCATORS[@]}"; do
 		continue
 	fi
 	if [ -n "$preload" ] && [ ! -f "$preload" ]; then
-		NOTES+=("$name skipped: $(basename "$preload") not found (build it: ninja -C build)")
+		if [ "$(basename "$preload")" = "$BDWGC_SHIM" ]; then
+			NOTES+=("$name skipped: $BDWGC_SHIM not built (apt-get install libgc-dev; meson setup --reconfigure build; ninja -C build)")
+		else
+			NOTES+=("$name skipped: $(basename "$preload") not found (build it: ninja -C build)")
+		fi
 		continue
 	fi
 	A_NAMES+=("$name")
@@ -210,7 +303,7 @@ for n in "${NOTES[@]+"${NOTES[@]}"}"; do note "$n"; done
 [ ${#A_NAMES[@]} -gt 0 ] || die "no allocator available"
 HAVE_REF=0
 for n in "${A_NAMES[@]}"; do [ "$n" = "$REFERENCE" ] && HAVE_REF=1; done
-[ $HAVE_REF = 1 ] || note "reference allocator $REFERENCE not run: showing absolute numbers only"
+[ $HAVE_REF = 1 ] || [ "$SUITE" != alloc ] || note "reference allocator $REFERENCE not run: showing absolute numbers only"
 
 # ---------------------------------------------------------------------------
 # Run.  run_one W A R: one timed run; appends "seconds kib" to $WORK/W.A.
@@ -243,6 +336,11 @@ run_one() {
 		return
 	fi
 	echo "$(( (t1 - t0) / 1000 )) $kib" >>"$WORK/$w.$a"
+	if [ "$SUITE" = gc ]; then
+		gc_pauses <"$base.err" >"$base.pauses"
+		cat "$base.pauses" >>"$WORK/$w.$a.pauses"
+		wc -l <"$base.pauses" >>"$WORK/$w.$a.gcs"
+	fi
 	if [ ! -f "$WORK/$w.expected" ]; then
 		cp "$base.out" "$WORK/$w.expected"
 		echo "$a" >"$WORK/$w.expected-from"
@@ -253,6 +351,17 @@ run_one() {
 		{ diff "$WORK/$w.expected" "$base.out" || true; } | head -n 6 | sed 's/^/    /' >&2
 	fi
 	: "${STATUS[$w.$a]:=ok}"
+}
+
+# Stop-the-world pauses in ms, one a line, from a run's stderr: pacegc's
+# gctrace lines ("gc N @Ts P%: a+b+c ms clock, ...": a+b+c) and bdwgc's
+# GC_PRINT_STATS lines ("World-stopped marking took N ms M ns ...").
+gc_pauses() {
+	awk '
+	/^gc [0-9]+ @[0-9.]+s [0-9]+%: [0-9.]+\+[0-9.]+\+[0-9.]+ ms clock/ {
+		split($5, t, "+"); printf "%.6f\n", t[1] + t[2] + t[3]; next
+	}
+	/^World-stopped marking took [0-9]+ ms [0-9]+ ns/ { printf "%.6f\n", $4 + $6 / 1e6 }'
 }
 
 median() { # median of the numbers in column $1 of file $2
@@ -298,6 +407,143 @@ done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b }'; }
 
+# ---------------------------------------------------------------------------
+# The --suite gc table: sections of rows, each with its own reference
+# allocator; the reference's cells hold absolute numbers, the others ratios.
+fmt_s() { awk -v s="$1" 'BEGIN { printf "%.2f s", s }'; }
+fmt_mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+fmt_ms() { awk -v v="$1" 'BEGIN { if (v >= 100) printf "%.0f", v; else if (v >= 10) printf "%.1f", v; else printf "%.2f", v }'; }
+pause_stats() { # "max p99" (nearest rank) of the pauses in file $1
+	sort -g "$1" | awk '{ v[NR] = $1 }
+		END { if (NR == 0) exit; k = int(0.99 * NR); if (k < 0.99 * NR) k++; if (k < 1) k = 1
+		      printf "%.6f %.6f\n", v[NR], v[k] }'
+}
+declare -A GL GN # geomeans: sum of logs and count, by "section.allocator.metric"
+geo_add() { GL[$1]=$(awk -v l="${GL[$1]:-0}" -v x="$2" 'BEGIN { printf "%.9f", l + log(x) }'); GN[$1]=$(( ${GN[$1]:-0} + 1 )); }
+geo() { awk -v l="${GL[$1]}" -v n="${GN[$1]}" 'BEGIN { printf "%.3f", exp(l / n) }'; }
+
+gc_table() {
+	local -a colls=()
+	local c a w sec
+	for c in "${GC_COLLECTORS[@]}"; do
+		for a in "${A_NAMES[@]}"; do [ "$a" = "$c" ] && colls+=("$c"); done
+	done
+	echo "## pacegc collector benchmarks"
+	echo
+	echo "- command: \`$SHOWN_CMD\`"
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "- machine: $(nproc) cores; $(getconf GNU_LIBC_VERSION 2>/dev/null || echo 'glibc ?'); jemalloc $(dpkg-query -W -f='${Version}' libjemalloc2 2>/dev/null || echo '?'); libgc $(dpkg-query -W -f='${Version}' libgc1 2>/dev/null || echo '?'); $(/usr/bin/python3 --version 2>&1)"
+	echo "- $RUNS runs per cell, interleaved; median wall time and median peak RSS; scale $SCALE%"
+	echo "- each section's reference allocator shows absolute numbers, the others ratios to it (lower is better); – = not run"
+	echo "- pauses: stop-the-world pause per cycle over all runs of a cell, max / p99 in ms (pacegc: gctrace a+b+c; bdwgc: \"World-stopped marking took\"); GCs: cycles per run (median); in brackets: pacegc ÷ $PAUSE_REFERENCE"
+	for n in "${NOTES[@]+"${NOTES[@]}"}"; do echo "- note: $n"; done
+	echo
+
+	local hdr="| workload |" sep="|---|" fill=""
+	for a in "${A_NAMES[@]}"; do hdr+=" $a time | $a RSS |"; sep+="--:|--:|"; fill+=" | |"; done
+	for c in "${colls[@]+"${colls[@]}"}"; do hdr+=" $c GCs | $c pause max / p99 |"; sep+="--:|--:|"; fill+=" | |"; done
+	echo "$hdr"
+	echo "$sep"
+
+	local line key heading ref wi row s k rs rk rt rm st ref_st pmax pp99 rmax rp99 gcs
+	for line in "${GC_SECTIONS[@]}"; do
+		IFS='|' read -r key heading ref <<<"$line"
+		local -a rows=()
+		for wi in "${!W_NAMES[@]}"; do [ "${W_SECTION[$wi]}" = "$key" ] && rows+=("$wi"); done
+		[ ${#rows[@]} -gt 0 ] || continue
+		echo "| **$heading; vs $ref** |$fill"
+		for wi in "${rows[@]}"; do
+			w=${W_NAMES[$wi]}
+			row="| $w |"
+			rs=${SEC[$w.$ref]:-} rk=${KIB[$w.$ref]:-}
+			for a in "${A_NAMES[@]}"; do
+				s=${SEC[$w.$a]:-} k=${KIB[$w.$a]:-}
+				if ! in_list "$a" "${W_ALLOCS[$wi]}"; then
+					row+=" – | – |"
+				elif [ -z "$s" ]; then
+					c=$(cell_status "$w.$a"); row+=" $c | $c |"
+				elif [ "$a" = "$ref" ] || [ -z "$rs" ]; then
+					row+=" $(fmt_s "$s") | $(fmt_mib "$k") |"
+				else
+					rt=$(ratio "$s" "$rs") rm=$(ratio "$k" "$rk")
+					row+=" ${rt}x | ${rm}x |"
+					geo_add "$key.$a.time" "$rt"
+					geo_add "$key.$a.rss" "$rm"
+				fi
+			done
+			ref_st=""
+			[ -f "$WORK/$w.$PAUSE_REFERENCE.pauses" ] && ref_st=$(pause_stats "$WORK/$w.$PAUSE_REFERENCE.pauses")
+			for c in "${colls[@]+"${colls[@]}"}"; do
+				if [ ! -f "$WORK/$w.$c.gcs" ] || [ "${STATUS[$w.$c]:-}" != ok ]; then
+					row+=" – | – |"
+					continue
+				fi
+				gcs=$(median 1 "$WORK/$w.$c.gcs")
+				st=$(pause_stats "$WORK/$w.$c.pauses")
+				if [ -z "$st" ]; then
+					row+=" $gcs | – |"
+					continue
+				fi
+				read -r pmax pp99 <<<"$st"
+				row+=" $gcs | $(fmt_ms "$pmax") / $(fmt_ms "$pp99") ms"
+				if [ "$c" != "$PAUSE_REFERENCE" ] && [ -n "$ref_st" ]; then
+					read -r rmax rp99 <<<"$ref_st"
+					rt=$(ratio "$pmax" "$rmax") rm=$(ratio "$pp99" "$rp99")
+					if [ -n "$rt" ] && [ -n "$rm" ] && [ "$rt" != 0.000 ] && [ "$rm" != 0.000 ]; then
+						row+=" (${rt}x / ${rm}x)"
+						geo_add "$key.$c.pmax" "$rt"
+						geo_add "$key.$c.p99" "$rm"
+					fi
+				fi
+				row+=" |"
+			done
+			echo "$row"
+		done
+		row="| *geomean* |"
+		for a in "${A_NAMES[@]}"; do
+			if [ -n "${GN[$key.$a.time]:-}" ]; then
+				row+=" *$(geo "$key.$a.time")x* | *$(geo "$key.$a.rss")x* |"
+			else
+				row+=" | |"
+			fi
+		done
+		for c in "${colls[@]+"${colls[@]}"}"; do
+			if [ -n "${GN[$key.$c.pmax]:-}" ]; then
+				row+=" | *($(geo "$key.$c.pmax")x / $(geo "$key.$c.p99")x)* |"
+			else
+				row+=" | |"
+			fi
+		done
+		echo "$row"
+	done
+	echo
+	if [ -n "${GN[noleak.$TARGET.time]:-}" ]; then
+		local g per=""
+		g=$(geo "noleak.$TARGET.time")
+		for wi in "${!W_NAMES[@]}"; do
+			w=${W_NAMES[$wi]}
+			[ "${W_SECTION[$wi]}" = noleak ] && [ -n "${SEC[$w.$TARGET]:-}" ] && [ -n "${SEC[$w.jemalloc]:-}" ] &&
+				per+=" $w $(ratio "${SEC[$w.$TARGET]}" "${SEC[$w.jemalloc]}")x,"
+		done
+		echo "$TARGET on the no-leak programs, collector active: geomean time ${g}x jemalloc (target <= ${NOLEAK_TARGET_TIME}x: $(awk -v g="$g" -v t="$NOLEAK_TARGET_TIME" 'BEGIN { print (g <= t) ? "met" : "NOT met" }'));${per%,}"
+	fi
+}
+
+cell_status() { # text for a cell without numbers
+	case ${STATUS[$1]:-} in
+	FAIL) echo "FAIL" ;; MISMATCH) echo "MISMATCH" ;; *) echo "n/a" ;;
+	esac
+}
+
+if [ "$SUITE" = gc ]; then
+	gc_table
+	if [ $FAILED = 1 ]; then
+		echo "FAILED: a run failed or outputs differed between allocators (see messages above)"
+		exit 1
+	fi
+	exit 0
+fi
+
 OTHERS=()
 for a in "${A_NAMES[@]}"; do [ "$a" = "$REFERENCE" ] && [ $HAVE_REF = 1 ] || OTHERS+=("$a"); done
 
@@ -324,11 +570,6 @@ echo "$hdr"
 echo "$sep"
 
 declare -A LOGT LOGM CNT
-cell_status() { # text for a cell without numbers
-	case ${STATUS[$1]:-} in
-	FAIL) echo "FAIL" ;; MISMATCH) echo "MISMATCH" ;; *) echo "n/a" ;;
-	esac
-}
 for w in "${W_NAMES[@]}"; do
 	row="| $w |"
 	ref_s=${SEC[$w.$REFERENCE]:-} ref_k=${KIB[$w.$REFERENCE]:-}

@@ -6,8 +6,8 @@ set -euo pipefail
 packages=(
   meson ninja-build pkg-config gcc g++ binutils        # build
   libjemalloc-dev libunwind-dev check                   # libraries
-  libjemalloc2 time                                     # benchmarks: plain jemalloc, peak RSS
-  python3 perl sqlite3 git coreutils jq                 # real programs run by the tests and demo
+  libjemalloc2 time libgc-dev                           # benchmarks: plain jemalloc, peak RSS, bdwgc peer
+  python3 perl sqlite3 git coreutils jq libpython3.11-testsuite # real programs run by the tests and demo
 )
 
 missing=()
