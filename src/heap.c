@@ -476,7 +476,10 @@ void heap_free_invalid(void *p, const char *caller) {
   }
   uintptr_t start;
   size_t size;
-  if (objindex_find(&heap.index, (uintptr_t)p, &start, &size))
+  bool found = objindex_find(&heap.index, (uintptr_t)p, &start, &size);
+  if (found && start == (uintptr_t)p)   /* only when frees are deferred */
+    report_with_stack("%s(%p): already freed (double free); ignored", caller, p);
+  else if (found)
     report_with_stack("%s(%p): points %zu bytes into the live %zu-byte allocation at %p; ignored",
                       caller, p, (size_t)((uintptr_t)p - start), size, (void *)start);
   else if (objindex_covers(&heap.index, (uintptr_t)p))

@@ -1,13 +1,15 @@
 /* Helpers shared by the programs in tests/programs: a failure macro, a
- * deterministic PRNG, and fill/verify of byte patterns.  Header-only so each
- * program stays one file. */
+ * deterministic PRNG, fill/verify of byte patterns, and collection cycles
+ * on demand.  Header-only so each program stays one file. */
 #ifndef PACEGC_TESTUTIL_H
 #define PACEGC_TESTUTIL_H
 
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FAIL(...)                                                      \
@@ -80,6 +82,46 @@ static inline void *tu_launder(void *p)
 {
 	__asm__ volatile("" : "+r"(p) : : "memory");
 	return p;
+}
+
+/* Collection cycles on demand.  Under pacegc, tu_gc() calls its
+ * pacegc_collect() (found with dlsym in the preloaded library); in a plain
+ * run it does nothing.  Either way the program sees no difference, so
+ * output stays comparable.  Call tu_gc_init() once from ordinary code
+ * before any thread or signal handler uses tu_gc(): dlsym may allocate. */
+typedef void (*tu_collect_fn)(void);
+static tu_collect_fn tu_collect_ptr __attribute__((unused));
+
+static inline void tu_gc_init(void)
+{
+	tu_collect_ptr = (tu_collect_fn)dlsym(RTLD_DEFAULT, "pacegc_collect");
+}
+
+static inline void tu_gc(void)
+{
+	if (tu_collect_ptr)
+		tu_collect_ptr();
+}
+
+static inline void tu_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/* n cycles, gap_ms apart.  pacegc reclaims an unreachable object only when
+ * two cycles at least PACEGC_GODEBUG=reclaimdelay (default 10 ms) apart
+ * both found it so; with gap_ms above that, an object this leaves alive
+ * was really kept alive, not just too young to reclaim.  Uses only
+ * async-signal-safe calls once tu_gc_init() has run. */
+static inline void tu_gc_cycles(int n, long gap_ms)
+{
+	for (int i = 0; i < n; i++) {
+		if (i)
+			tu_sleep_ms(gap_ms);
+		tu_gc();
+	}
 }
 
 #endif
