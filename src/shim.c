@@ -17,6 +17,7 @@
 
 #include "heap.h"
 #include "kernroots.h"
+#include "restart.h"
 #include "stats.h"
 #include "threads.h"
 
@@ -125,4 +126,25 @@ EXPORT int close(int fd) {
   int r = __close(fd);
   if (r == 0) kernroots_close(fd);
   return r;
+}
+
+/* Sleeps a cycle does not cut short (restart.c). */
+EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
+  return restart_nanosleep(req, rem);
+}
+
+EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req,
+                           struct timespec *rem) {
+  return restart_clock_nanosleep(clock, flags, req, rem);
+}
+
+EXPORT unsigned int sleep(unsigned int seconds) {
+  struct timespec req = {seconds, 0}, rem = {0, 0};
+  if (restart_nanosleep(&req, &rem) == 0) return 0;
+  return (unsigned)rem.tv_sec + (rem.tv_nsec > 0);
+}
+
+EXPORT int usleep(useconds_t usec) {
+  struct timespec req = {usec / 1000000, (long)(usec % 1000000) * 1000};
+  return restart_nanosleep(&req, NULL);
 }

@@ -245,6 +245,7 @@ static void suspend_handler(int sig, siginfo_t *info, void *ucv) {
   (void)sig;
   (void)info;
   int saved_errno = errno;
+  thread_ctl.suspends++;
   uint32_t seq = atomic_load(&stw.seq);
   if ((seq & 1) && !no_park) {
     if (thread_ctl.in_alloc > 0) thread_ctl.park_pending = 1;

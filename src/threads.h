@@ -21,6 +21,8 @@ typedef struct thread_ctl {
   volatile sig_atomic_t park_pending;  /* a stop arrived while in_alloc */
   volatile uintptr_t stack_hint;       /* an address on this thread's normal
                                           stack, 0 until first known */
+  volatile sig_atomic_t suspends;      /* suspend signals this thread took:
+                                          tells whether an EINTR was ours */
 } thread_ctl_t;
 
 /* Initial-exec: the suspend handler reads it, and a dynamic TLS access
