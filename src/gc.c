@@ -33,6 +33,10 @@
 
 #define GC_STOP_TIMEOUT_MS 2000
 #define GC_HEAP_MINIMUM ((int64_t)4 << 20)   /* Go's 4 MiB, scaled by GOGC */
+/* Helper markers pay off only when there is enough to mark: waking one
+ * costs tens of microseconds to milliseconds on a busy machine, while a
+ * small heap is marked in a fraction of a millisecond. */
+#define GC_PARALLEL_MARK_MIN ((uint64_t)16 << 20)
 
 _Atomic int gc_allocate_black;
 int64_t gc_flush_bytes = 64 << 10;
@@ -46,6 +50,7 @@ static struct gc_state {
   uint64_t start_ns;             /* process start, for "@s" */
   uint64_t cpu_ns;               /* collector CPU over all cycles */
   uint64_t condemned_at_ns;      /* when the FLAG bits in the heap were set */
+  uint64_t last_scan_bytes;      /* roots and heap the last mark scanned */
   bool abandoned_reported;
   world_t world;
   roots_t roots;
@@ -163,7 +168,7 @@ static NOINLINE void gc_cycle(bool forced, uintptr_t self_sp) {
   cy.t_start = clock_ns(CLOCK_MONOTONIC);
   cy.heap_start = atomic_load(&gc.live);
   cy.goal = atomic_load(&gc.trigger);
-  cy.markers = markers_prepare(c->maxprocs);
+  cy.markers = gc.last_scan_bytes >= GC_PARALLEL_MARK_MIN ? markers_prepare(c->maxprocs) : 1;
   uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
   if (!gc_mark_phase(&cy, self_sp)) return;
 
@@ -176,6 +181,7 @@ static NOINLINE void gc_cycle(bool forced, uintptr_t self_sp) {
   atomic_store(&gc_allocate_black, provenance_enabled);
 
   gc.cycles++;
+  gc.last_scan_bytes = cy.mark.root_scan_bytes + cy.mark.heap_scan_bytes;
   gc.cpu_ns += clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0 + markers_last_cpu_ns();
   atomic_store(&gc.trigger, trigger_after((int64_t)cy.mark.marked_bytes));
   if (c->gctrace > 0) gc_trace(&cy, forced, c);
