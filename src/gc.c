@@ -21,6 +21,7 @@
 #include "heap.h"
 #include "kernroots.h"
 #include "mark.h"
+#include "pacer.h"
 #include "markers.h"
 #include "provenance.h"
 #include "report.h"
@@ -32,7 +33,6 @@
 #include "pacegc.h"
 
 #define GC_STOP_TIMEOUT_MS 2000
-#define GC_HEAP_MINIMUM ((int64_t)4 << 20)   /* Go's 4 MiB, scaled by GOGC */
 /* Helper markers pay off only when there is enough to mark: waking one
  * costs tens of microseconds to milliseconds on a busy machine, while a
  * small heap is marked in a fraction of a millisecond. */
@@ -51,6 +51,7 @@ static struct gc_state {
   uint64_t cpu_ns;               /* collector CPU over all cycles */
   uint64_t condemned_at_ns;      /* when the FLAG bits in the heap were set */
   uint64_t last_scan_bytes;      /* roots and heap the last mark scanned */
+  pacer_t pacer;                 /* decides the goal and the trigger */
   bool abandoned_reported;
   world_t world;
   roots_t roots;
@@ -62,21 +63,19 @@ static uint64_t clock_ns(clockid_t id) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int64_t trigger_after(int64_t marked) {
-  const pacegc_config_t *c = config_get();
-  if (c->gogc == CONFIG_GOGC_OFF) return INT64_MAX;
-  /* Multiply, then divide, as Go does; 128 bits so a large heap times a
-   * large GOGC cannot overflow. */
-  __int128 goal = (__int128)marked + (__int128)marked * c->gogc / 100;
-  int64_t minimum = (int64_t)((__int128)GC_HEAP_MINIMUM * c->gogc / 100);
-  if (goal > INT64_MAX) return INT64_MAX;
-  return (int64_t)goal > minimum ? (int64_t)goal : minimum;
+/* The next trigger, from the pacer; "never" when GOGC is off. */
+static int64_t pacer_next_trigger(void) {
+  uint64_t t = pacer_trigger(&gc.pacer, NULL);
+  return t > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)t;
 }
 
 void gc_init(void) {
   const pacegc_config_t *c = config_get();
   gc.start_ns = clock_ns(CLOCK_MONOTONIC);
-  atomic_store(&gc.trigger, trigger_after(0));
+  /* The memory limit is parsed but not applied until the pacer is fed
+   * the memory pacegc holds (issue 4): no limit goal yet. */
+  pacer_init(&gc.pacer, c->pacer_go117 ? PACER_GO117 : PACER_TIP, c->gogc, PACER_NO_LIMIT);
+  atomic_store(&gc.trigger, pacer_next_trigger());
   if (c->gcstress > 0) gc_flush_bytes = 0;
   provenance_enabled = c->dangling && c->free_mode == FREE_DEFER;
   atomic_store(&gc_allocate_black, provenance_enabled);
@@ -102,6 +101,7 @@ static sweep_mode_t sweep_mode(const pacegc_config_t *c) {
 typedef struct cycle {
   uint64_t t_start, t_rooted, t_marked, t_resumed, mark_cpu;
   int markers;
+  bool forced;
   int64_t heap_start, goal;
   mark_result_t mark;
   sweep_result_t sweep;
@@ -151,7 +151,21 @@ static bool gc_mark_phase(cycle_t *cy, uintptr_t self_sp) {
   uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
   if (ok) {
     mark_clear();
+    pacer_cycle_t pc = {
+      .now = (int64_t)cy->t_rooted, .procs = cy->markers, .user_forced = cy->forced,
+      .heap_live = (uint64_t)(cy->heap_start > 0 ? cy->heap_start : 0),
+      .heap_scan = (uint64_t)(cy->heap_start > 0 ? cy->heap_start : 0),
+      .max_stack = gc.roots.stack_bytes, .globals = gc.roots.global_bytes,
+    };
+    pacer_begin(&gc.pacer, &pc);
     mark_from_roots(&gc.roots, cy->markers, &cy->mark);
+    pc.now = (int64_t)clock_ns(CLOCK_MONOTONIC);
+    pc.heap_marked = cy->mark.marked_bytes;
+    pc.heap_scan_work = cy->mark.heap_scan_bytes;
+    pc.stack_scan_work = gc.roots.stack_bytes;
+    pc.globals_scan_work = gc.roots.global_bytes;
+    pacer_finish_cycle(&gc.pacer, &pc);
+    cy->goal = (int64_t)gc.pacer.last_heap_goal;
     atomic_store(&gc_allocate_black, 1);
     atomic_store(&gc.live, (int64_t)cy->mark.marked_bytes);
   }
@@ -164,10 +178,10 @@ static bool gc_mark_phase(cycle_t *cy, uintptr_t self_sp) {
 
 static NOINLINE void gc_cycle(bool forced, uintptr_t self_sp) {
   const pacegc_config_t *c = config_get();
-  cycle_t cy = {0};
+  cycle_t cy = {.forced = forced};
   cy.t_start = clock_ns(CLOCK_MONOTONIC);
   cy.heap_start = atomic_load(&gc.live);
-  cy.goal = atomic_load(&gc.trigger);
+  cy.goal = (int64_t)pacer_heap_goal(&gc.pacer);
   cy.markers = gc.last_scan_bytes >= GC_PARALLEL_MARK_MIN ? markers_prepare(c->maxprocs) : 1;
   uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
   if (!gc_mark_phase(&cy, self_sp)) return;
@@ -183,7 +197,7 @@ static NOINLINE void gc_cycle(bool forced, uintptr_t self_sp) {
   gc.cycles++;
   gc.last_scan_bytes = cy.mark.root_scan_bytes + cy.mark.heap_scan_bytes;
   gc.cpu_ns += clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0 + markers_last_cpu_ns();
-  atomic_store(&gc.trigger, trigger_after((int64_t)cy.mark.marked_bytes));
+  atomic_store(&gc.trigger, pacer_next_trigger());
   if (c->gctrace > 0) gc_trace(&cy, forced, c);
 }
 
