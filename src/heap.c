@@ -33,7 +33,7 @@ free_mode_t heap_free_mode = FREE_HONOR;
 
 /* The private jemalloc's renamed entry points. */
 void *pacegc_je_mallocx(size_t size, int flags);
-void *pacegc_je_rallocx(void *p, size_t size, int flags);
+size_t pacegc_je_xallocx(void *p, size_t size, size_t extra, int flags);
 size_t pacegc_je_sallocx(const void *p, int flags);
 size_t pacegc_je_nallocx(size_t size, int flags);
 int pacegc_je_mallctl(const char *name, void *old, size_t *oldlen, void *new_, size_t newlen);
@@ -410,9 +410,11 @@ static void *heap_realloc_foreign(void *p, size_t n) {
   return NULL;
 }
 
-/* realloc that keeps the old allocation: frees deferred or ignored, so a
- * stale pointer to it must still find the old contents. */
-static void *heap_realloc_copy(void *p, size_t old, size_t n) {
+/* realloc by moving: a new allocation, a copy, a free.  The old one stays
+ * indexed and reachable from the caller until the copy is done, so a cycle
+ * that runs at any point sees every pointer in one or the other; with
+ * deferred frees, a stale pointer still finds the old contents. */
+static void *heap_realloc_move(void *p, size_t old, size_t n) {
   void *q = heap_malloc(n);
   if (q == NULL) return NULL;
   memcpy(q, p, old < n ? old : n);
@@ -420,6 +422,21 @@ static void *heap_realloc_copy(void *p, size_t old, size_t n) {
   return q;
 }
 
+/* A large allocation that grows in place.  The index learns the new size
+ * after jemalloc has it: a mark in between scans only the old part, and
+ * the new part holds nothing yet. */
+static bool heap_grow_in_place(void *p, size_t old, size_t n) {
+  if (old <= OBJINDEX_SMALL_MAX || n <= old || heap_free_mode != FREE_HONOR) return false;
+  size_t usable = pacegc_je_xallocx(p, n, 0, heap_flags());
+  if (usable < n) return false;
+  objindex_insert_large(&heap.index, (uintptr_t)p, usable);
+  heap_account((int64_t)usable - (int64_t)old);
+  return true;
+}
+
+/* No jemalloc call here may happen in a no-park section: a thread already
+ * parked can hold the arena lock it needs, and the world would never
+ * stop. */
 void *heap_realloc(void *p, size_t n) {
   if (p == NULL) return heap_malloc(n);
   if (n == 0) {                          /* glibc: frees and returns NULL */
@@ -433,29 +450,9 @@ void *heap_realloc(void *p, size_t n) {
       old == (size_t)heap.class_granules[(n + GRANULE - 1) >> GRANULE_SHIFT] << GRANULE_SHIFT)
     return p;                            /* same size class: nothing to do */
   if (heap_prepare() != PREP_HEAP) return heap_realloc_foreign(p, n);
-  if (heap_free_mode != FREE_HONOR) return heap_realloc_copy(p, old, n);
-  /* Between taking p out of the index and putting the result in, neither
-   * is visible to a mark: the thread must not park here (rule 4). */
-  thread_enter_alloc();
-  if (objindex_remove(&heap.index, a) == 0) {
-    thread_leave_alloc();
-    return heap_realloc_foreign(p, n);
-  }
-  void *q = pacegc_je_rallocx(p, n < GRANULE ? GRANULE : n, heap_flags());
-  if (q == NULL) {
-    objindex_insert(&heap.index, a, old);
-    thread_leave_alloc();
-    errno = ENOMEM;
-    return NULL;
-  }
-  size_t usable = pacegc_je_sallocx(q, 0);
-  if (atomic_load_explicit(&gc_allocate_black, memory_order_relaxed))
-    objindex_mark(&heap.index, (uintptr_t)q);
-  objindex_insert(&heap.index, (uintptr_t)q, usable);
-  thread_leave_alloc();
-  /* Only now: accounting may start a cycle. */
-  heap_account((int64_t)usable - (int64_t)old);
-  return q;
+  if (n > OBJINDEX_SMALL_MAX && n <= old && pacegc_je_nallocx(n, 0) == old) return p;
+  if (heap_grow_in_place(p, old, n)) return p;
+  return heap_realloc_move(p, old, n);
 }
 
 size_t heap_usable_size(const void *p) {

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "meta.h"
 
@@ -14,8 +16,11 @@
 typedef struct reg { int epfd, fd; uint64_t data; } reg_t;
 typedef struct table { size_t cap; reg_t slots[]; } table_t;
 
+static bool is_live(const reg_t *s);
+
 #define EMPTY (-1)
 #define DEAD (-2)
+#define ALTSTACK (-3)            /* key (ALTSTACK, tid): a thread's alternate stack */
 #define EPFD_BITS 65536          /* epoll fds below this are tracked for close() */
 
 static struct {
@@ -53,7 +58,7 @@ static bool rehash(size_t cap) {
   t->cap = cap;
   for (size_t i = 0; i < cap; i++) t->slots[i].epfd = EMPTY;
   for (size_t i = 0; old && i < old->cap; i++)
-    if (old->slots[i].epfd >= 0) *find(t, old->slots[i].epfd, old->slots[i].fd, true) = old->slots[i];
+    if (is_live(&old->slots[i])) *find(t, old->slots[i].epfd, old->slots[i].fd, true) = old->slots[i];
   atomic_store(&kr.table, t);
   kr.dead = 0;
   if (old) meta_unmap(old, table_bytes(old->cap));
@@ -65,15 +70,17 @@ static void put(int epfd, int fd, uint64_t data) {
   if ((!t || (kr.live + kr.dead + 1) * 4 >= t->cap * 3) && !rehash(t ? t->cap * 2 : 256))
     return;                      /* no memory: the pointer is not protected */
   reg_t *s = find(kr.table, epfd, fd, true);
-  if (s->epfd < 0) {
+  if (!is_live(s)) {
     if (s->epfd == DEAD) kr.dead--;
     kr.live++;
   }
   s->data = data;                /* data before key: a stopped scan sees one or the other */
   s->fd = fd;
   s->epfd = epfd;
-  if (epfd < EPFD_BITS) atomic_fetch_or(&kr.epfds[epfd / 64], (uint64_t)1 << (epfd % 64));
+  if (epfd >= 0 && epfd < EPFD_BITS) atomic_fetch_or(&kr.epfds[epfd / 64], (uint64_t)1 << (epfd % 64));
 }
+
+static bool is_live(const reg_t *s) { return s->epfd != EMPTY && s->epfd != DEAD; }
 
 static void drop(reg_t *s) {
   s->epfd = DEAD;
@@ -89,6 +96,16 @@ void kernroots_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
   } else if (ev != NULL) {
     put(epfd, fd, ev->data.u64);
   }
+  atomic_store(&kr.nregs, kr.live);
+  pthread_mutex_unlock(&kr.lock);
+}
+
+void kernroots_sigaltstack(const stack_t *ss) {
+  int tid = (int)syscall(SYS_gettid);
+  pthread_mutex_lock(&kr.lock);
+  reg_t *s = kr.table ? find(kr.table, ALTSTACK, tid, false) : NULL;
+  if (s) drop(s);
+  if (!(ss->ss_flags & SS_DISABLE)) put(ALTSTACK, tid, (uint64_t)(uintptr_t)ss->ss_sp);
   atomic_store(&kr.nregs, kr.live);
   pthread_mutex_unlock(&kr.lock);
 }

@@ -1,8 +1,9 @@
 /*
  * Pointers the program hands to the kernel and may keep nowhere else
- * (DESIGN.md rule 1): the `data` of epoll registrations.  Each one is kept
- * in a table that the collector scans as a root until the registration is
- * removed (EPOLL_CTL_DEL, or close() of the epoll descriptor).
+ * (DESIGN.md rule 1): the `data` of epoll registrations and each thread's
+ * alternate signal stack.  Each one is kept in a table that the collector
+ * scans as a root until the registration is removed (EPOLL_CTL_DEL, close()
+ * of the epoll descriptor, sigaltstack with SS_DISABLE or another stack).
  *
  * A registration whose file descriptor is closed without EPOLL_CTL_DEL
  * stays in the table until the pair (epoll fd, fd) is registered again:
@@ -11,11 +12,15 @@
 #ifndef PACEGC_KERNROOTS_H
 #define PACEGC_KERNROOTS_H
 
+#include <signal.h>
 #include <sys/epoll.h>
 #include "roots.h"
 
 /* After a successful epoll_ctl(). */
 void kernroots_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev);
+
+/* After sigaltstack(ss, ...) succeeded on the calling thread. */
+void kernroots_sigaltstack(const stack_t *ss);
 
 /* After close(fd) succeeded. */
 void kernroots_close(int fd);

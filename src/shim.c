@@ -122,6 +122,13 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event) {
   return r;
 }
 
+/* A malloc'd alternate stack may be known only to the kernel. */
+EXPORT int sigaltstack(const stack_t *ss, stack_t *old) {
+  int r = (int)syscall(SYS_sigaltstack, ss, old);
+  if (r == 0 && ss != NULL) kernroots_sigaltstack(ss);
+  return r;
+}
+
 EXPORT int close(int fd) {
   int r = __close(fd);
   if (r == 0) kernroots_close(fd);
