@@ -86,9 +86,19 @@ char *dl_strdup(const char *s)
 	return strdup(s);
 }
 
-/* Keeps a thread-local allocation alive until the destructor. */
+/* Keeps a thread-local allocation alive until the destructor.  The
+ * module's TLS block is itself from malloc (dynamic TLS), reached only
+ * through the thread's DTV. */
 void dl_tls(void)
 {
 	free(tls_buf);
 	tls_buf = malloc(333);
+	if (tls_buf)
+		tu_fill(tls_buf, 333, 333);
+}
+
+/* Is this thread's dl_tls() allocation intact? */
+int dl_tls_check(void)
+{
+	return tls_buf && tu_check(tls_buf, 333, 333) == 333;
 }

@@ -28,7 +28,9 @@ int main(int argc, char **argv)
 		char *(*dstrdup)(const char *) =
 			(char *(*)(const char *))dlsym(h, "dl_strdup");
 		void (*tls)(void) = (void (*)(void))dlsym(h, "dl_tls");
-		CHECK(check_ctor && make && consume && grow && dstrdup && tls,
+		int (*tls_check)(void) = (int (*)(void))dlsym(h, "dl_tls_check");
+		CHECK(check_ctor && make && consume && grow && dstrdup && tls &&
+			      tls_check,
 		      "dlsym: %s", dlerror());
 		CHECK(check_ctor(), "constructor data corrupted");
 		tls();
@@ -58,6 +60,7 @@ int main(int argc, char **argv)
 		CHECK(s && strcmp(s, "allocated by the module") == 0, "strdup");
 		free(s);
 		CHECK(check_ctor(), "constructor data corrupted");
+		CHECK(tls_check(), "the module's thread-local object corrupted");
 		CHECK(dlclose(h) == 0, "dlclose: %s", dlerror());
 	}
 	printf("dlopen: %d rounds of dlopen/dlclose ok\n", ROUNDS);
