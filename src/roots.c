@@ -145,7 +145,7 @@ bool roots_collect(roots_t *r, const world_t *w, uintptr_t self_sp) {
   }
   roots_env_t env = {
     .heap_lo = heap.start, .heap_hi = heap.end, .is_meta = is_meta_range,
-    .sps = sps, .nsps = nsps, .extra_lo = alt_lo, .extra_hi = alt_hi, .nextra = nextra,
+    .sps = sps, .nsps = nsps,
   };
   r->n = 0;
   r->stack_bytes = r->global_bytes = 0;

@@ -44,8 +44,6 @@ typedef struct roots_env {
   bool (*is_meta)(uintptr_t lo, uintptr_t hi);
   const uintptr_t *sps;     /* lowest live address of each stopped stack */
   size_t nsps;
-  const uintptr_t *extra_lo, *extra_hi;   /* alternate stacks inside the heap */
-  size_t nextra;
 } roots_env_t;
 
 /* Adds the root ranges of one mapping. */

@@ -247,28 +247,8 @@ static void suspend_handler(int sig, siginfo_t *info, void *ucv) {
   int saved_errno = errno;
   thread_ctl.suspends++;
   uint32_t seq = atomic_load(&stw.seq);
-  if ((seq & 1) && !no_park) {
-    if (thread_ctl.in_alloc > 0) thread_ctl.park_pending = 1;
-    else park(seq, (const ucontext_t *)ucv);
-  }
+  if ((seq & 1) && !no_park) park(seq, (const ucontext_t *)ucv);
   errno = saved_errno;
-}
-
-/* Called by thread_leave_alloc().  A nested allocation path (malloc from a
- * handler that interrupted malloc) parks only when the outermost leaves.
- * Every signal is blocked while parked: no program handler may run during
- * the stop, and no second suspend signal may park this thread again. */
-void threads_park_deferred(void) {
-  if (thread_ctl.in_alloc > 0) return;
-  thread_ctl.park_pending = 0;
-  atomic_signal_fence(memory_order_seq_cst);
-  uint32_t seq = atomic_load(&stw.seq);
-  if (!(seq & 1) || no_park) return;
-  sigset_t all, old;
-  sigfillset(&all);
-  sys_sigmask(SIG_SETMASK, &all, &old);
-  park(seq, NULL);
-  sys_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void threads_note_stack(void) {
@@ -623,5 +603,4 @@ void threads_after_fork_child(void) {
   atomic_store(&stw.ncollectors, 0);
   stw.used_slots = stw.nslots;
   no_park = false;
-  thread_ctl.park_pending = 0;
 }

@@ -3,10 +3,12 @@
  * handler, recording where its live stack begins, until the collector
  * resumes it.
  *
- * Rule 4 of DESIGN.md: a thread inside the shim's allocation path is not
- * parked there.  The path is bracketed by thread_enter_alloc() and
- * thread_leave_alloc(); a suspend signal that lands inside it only sets
- * park_pending, and the thread parks on its way out.
+ * A thread parks wherever the signal finds it, inside jemalloc included:
+ * deferring the park to the end of an allocation path could leave it
+ * waiting for a lock an already parked thread holds, and the world would
+ * never stop.  Rule 4 of DESIGN.md holds without a deferral: allocations
+ * made while a sweep runs are marked first, and realloc keeps the old
+ * allocation indexed until its copy is done (heap.c).
  */
 #ifndef PACEGC_THREADS_H
 #define PACEGC_THREADS_H
@@ -17,8 +19,6 @@
 #include "util.h"
 
 typedef struct thread_ctl {
-  volatile sig_atomic_t in_alloc;      /* > 0 inside the allocation path */
-  volatile sig_atomic_t park_pending;  /* a stop arrived while in_alloc */
   volatile uintptr_t stack_hint;       /* an address on this thread's normal
                                           stack, 0 until first known */
   volatile sig_atomic_t suspends;      /* suspend signals this thread took:
@@ -29,23 +29,9 @@ typedef struct thread_ctl {
  * (__tls_get_addr) may allocate. */
 extern __thread thread_ctl_t thread_ctl __attribute__((tls_model("initial-exec")));
 
-void threads_park_deferred(void);
-
-/* Records thread_ctl.stack_hint unless running on a sigaltstack. */
+/* Records thread_ctl.stack_hint unless running on a sigaltstack (the
+ * handler also records it from the interrupted stack pointer). */
 COLD void threads_note_stack(void);
-
-ALWAYS_INLINE void thread_enter_alloc(void) {
-  thread_ctl.in_alloc++;
-  atomic_signal_fence(memory_order_seq_cst);
-  if (unlikely(thread_ctl.stack_hint == 0)) threads_note_stack();
-}
-
-ALWAYS_INLINE void thread_leave_alloc(void) {
-  atomic_signal_fence(memory_order_seq_cst);
-  thread_ctl.in_alloc--;
-  atomic_signal_fence(memory_order_seq_cst);
-  if (unlikely(thread_ctl.park_pending)) threads_park_deferred();
-}
 
 /*
  * What the collector needs to know of one stopped thread.

@@ -72,7 +72,7 @@ static void sleep_ns(uint64_t ns) {
 
 /* ---- known threads ------------------------------------------------------ */
 
-enum kind { K_PLAIN, K_ALT_HANDLER, K_ALT_IDLE, K_COLLECTOR, K_ALLOC };
+enum kind { K_PLAIN, K_ALT_HANDLER, K_ALT_IDLE, K_COLLECTOR };
 
 typedef struct known {
   pid_t tid;
@@ -97,9 +97,8 @@ static void register_self(const char *name, enum kind kind, uintptr_t alt_lo, ui
   int i = atomic_fetch_add(&nknown, 1);
   known[i] = (known_t){ gettid_(), name, kind, (uintptr_t)addr, (uintptr_t)addr + size,
                         alt_lo, alt_hi };
-  /* What the shim's first malloc does: remember the normal stack. */
-  thread_enter_alloc();
-  thread_leave_alloc();
+  /* Remember the normal stack, as a thread's start would. */
+  threads_note_stack();
   if (kind != K_ALT_HANDLER) atomic_fetch_add(&ready, 1);   /* it counts from its handler */
 }
 
@@ -117,22 +116,6 @@ static void *spin_main(void *arg) {
   (void)arg;
   register_self("spin", K_PLAIN, 0, 0);
   while (!done) spin_count++;
-  return NULL;
-}
-
-static thread_ctl_t *alloc_ctl;
-static volatile uint64_t alloc_iters;
-
-static void *alloc_main(void *arg) {
-  (void)arg;
-  register_self("alloc", K_ALLOC, 0, 0);
-  alloc_ctl = &thread_ctl;
-  while (!done) {
-    thread_enter_alloc();
-    for (volatile int k = 0; k < 200; k++) {}
-    thread_leave_alloc();
-    alloc_iters++;
-  }
   return NULL;
 }
 
@@ -401,7 +384,6 @@ static size_t list_tasks(pid_t *out, size_t max) {
 
 typedef struct snapshot {
   uint64_t spin0, spin1, coll0, coll1;
-  int alloc_in;
 } snapshot_t;
 
 /* Runs with the world stopped: copies only. */
@@ -411,7 +393,6 @@ static void capture(const world_t *w, snapshot_t *s) {
   nrec = w->nthreads < MAX_REC ? w->nthreads : MAX_REC;
   memcpy(rec, w->threads, nrec * sizeof rec[0]);
   nlisted = list_tasks(listed, MAX_REC);
-  s->alloc_in = alloc_ctl ? alloc_ctl->in_alloc : 0;
   struct timespec pause = { 0, 200000 };   /* a parked thread would run now */
   nanosleep(&pause, NULL);
   s->spin1 = spin_count;
@@ -449,7 +430,7 @@ static bool in_rw_mapping(uintptr_t a) {
 
 static bool in(uintptr_t a, uintptr_t lo, uintptr_t hi) { return a >= lo && a < hi; }
 
-static uint64_t deferred_parks, alt_nested_parks, alt_idle_parks, unmapped_sps;
+static uint64_t alt_nested_parks, alt_idle_parks, unmapped_sps;
 
 /* The parked set must equal the listing minus the caller and collectors. */
 static void check_sets(int cycle, pid_t self) {
@@ -488,15 +469,11 @@ static void check_known(int cycle, const stopped_thread_t *r, const known_t *k) 
   CHECK(r->alt_lo == 0 && r->normal_sp == 0 && in(r->sp, k->lo, k->hi),
         "cycle %d: %s sp %#lx not in [%#lx, %#lx)", cycle, k->name, (unsigned long)r->sp,
         (unsigned long)k->lo, (unsigned long)k->hi);
-  /* A deferred park records its own sp as the hint; a handler park the
-   * interrupted sp, a signal frame higher. */
-  if (k->kind == K_ALLOC && r->stack_hint == r->sp) deferred_parks++;
 }
 
 static void check_cycle(int cycle, pid_t self, const snapshot_t *s) {
   CHECK(s->spin0 == s->spin1, "cycle %d: tight loop moved while stopped (%lu -> %lu)", cycle,
         (unsigned long)s->spin0, (unsigned long)s->spin1);
-  CHECK(s->alloc_in == 0, "cycle %d: parked inside the allocation path", cycle);
   check_sets(cycle, self);
   read_maps();
   for (size_t i = 0; i < nrec; i++) {
@@ -701,7 +678,7 @@ int main(void) {
   if (pipe(data_pipe) || pipe(idle_pipe)) return 2;
 
   struct { thread_fn fn; void *arg; } spec[] = {
-    { spin_main, NULL }, { spin_main, NULL }, { alloc_main, NULL }, { writer_main, NULL },
+    { spin_main, NULL }, { spin_main, NULL }, { writer_main, NULL },
     { reader_main, NULL }, { idle_reader_main, NULL }, { sleeper_main, NULL },
     { pingpong_main, (void *)0 }, { pingpong_main, (void *)1 }, { cv_waiter_main, NULL },
     { spawner_main, NULL }, { breeder_main, NULL }, { alt_handler_main, NULL }, { alt_idle_main, NULL },
@@ -736,19 +713,18 @@ int main(void) {
   CHECK(sleep_elapsed >= sleep_requested && sleep_elapsed < sleep_requested * 3 + 2000000000u,
         "nanosleep: asked %lu ms, slept %lu ms", (unsigned long)(sleep_requested / 1000000),
         (unsigned long)(sleep_elapsed / 1000000));
-  CHECK(deferred_parks > 0, "the allocation-path thread never parked on its way out");
   CHECK(alt_nested_parks > 0 && alt_idle_parks > 0, "alt-stack parks: nested %lu, idle %lu",
         (unsigned long)alt_nested_parks, (unsigned long)alt_idle_parks);
   CHECK(coll_moved > 0, "the collector thread never ran during a stop");
 
   printf("stw: signal %d, %d cycles in %lu ms (stop avg %lu us, max %lu us), "
-         "%lu threads churned, %lu deferred parks, %lu nested alt-stack parks, "
+         "%lu threads churned, %lu nested alt-stack parks, "
          "nanosleep EINTR %lu (asked %lu ms, slept %lu ms), pipe %lu bytes, "
          "%lu churn sps unmapped: %s\n",
          sig, CYCLES, (unsigned long)(cycles_ns / 1000000),
          (unsigned long)(stop_total_ns / (CYCLES + 21) / 1000),
          (unsigned long)(stop_max_ns / 1000), (unsigned long)spawned,
-         (unsigned long)deferred_parks, (unsigned long)alt_nested_parks,
+         (unsigned long)alt_nested_parks,
          (unsigned long)sleep_eintr, (unsigned long)(sleep_requested / 1000000),
          (unsigned long)(sleep_elapsed / 1000000), (unsigned long)bytes_read,
          (unsigned long)unmapped_sps, failures ? "FAIL" : "ok");
