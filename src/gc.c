@@ -21,11 +21,12 @@
 #include "heap.h"
 #include "kernroots.h"
 #include "mark.h"
-#include "pacer.h"
 #include "markers.h"
+#include "pace.h"
 #include "provenance.h"
 #include "report.h"
 #include "roots.h"
+#include "scavenge.h"
 #include "sweep.h"
 #include "threads.h"
 #include "trace.h"
@@ -37,6 +38,10 @@
  * costs tens of microseconds to milliseconds on a busy machine, while a
  * small heap is marked in a fraction of a millisecond. */
 #define GC_PARALLEL_MARK_MIN ((uint64_t)16 << 20)
+/* While the memory limit paces the heap, the reclaim delay is at most
+ * this: garbage waits up to two delays, at the program's allocation rate,
+ * and a 100 ms delay at hundreds of MB/s would not fit under the limit. */
+#define GC_LIMITED_RECLAIM_DELAY_NS ((uint64_t)10000000)
 
 _Atomic int gc_allocate_black;
 int64_t gc_flush_bytes = 64 << 10;
@@ -46,12 +51,12 @@ static struct gc_state {
   _Atomic int64_t live;          /* marked at the last cycle + net since */
   _Atomic int64_t trigger;       /* start a cycle when live reaches this */
   _Atomic long allocations;      /* for gcstress */
-  uint64_t cycles;
+  uint64_t cycles, forced_cycles;
   uint64_t start_ns;             /* process start, for "@s" */
   uint64_t cpu_ns;               /* collector CPU over all cycles */
+  uint64_t pause_ns;             /* world stopped, over all cycles */
   uint64_t condemned_at_ns;      /* when the FLAG bits in the heap were set */
   uint64_t last_scan_bytes;      /* roots and heap the last mark scanned */
-  pacer_t pacer;                 /* decides the goal and the trigger */
   bool abandoned_reported;
   world_t world;
   roots_t roots;
@@ -63,34 +68,43 @@ static uint64_t clock_ns(clockid_t id) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The next trigger, from the pacer; "never" when GOGC is off. */
-static int64_t pacer_next_trigger(void) {
-  uint64_t t = pacer_trigger(&gc.pacer, NULL);
-  return t > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)t;
-}
-
 void gc_init(void) {
   const pacegc_config_t *c = config_get();
   gc.start_ns = clock_ns(CLOCK_MONOTONIC);
-  /* The memory limit is parsed but not applied until the pacer is fed
-   * the memory pacegc holds (issue 4): no limit goal yet. */
-  pacer_init(&gc.pacer, c->pacer_go117 ? PACER_GO117 : PACER_TIP, c->gogc, PACER_NO_LIMIT);
-  atomic_store(&gc.trigger, pacer_next_trigger());
+  pace_init(c, (int64_t)gc.start_ns);
+  atomic_store(&gc.trigger, pace_trigger());
   if (c->gcstress > 0) gc_flush_bytes = 0;
   provenance_enabled = c->dangling && c->free_mode == FREE_DEFER;
   atomic_store(&gc_allocate_black, provenance_enabled);
   threads_init();
 }
 
+static bool gc_heap_due(int64_t live) {
+  return live >= atomic_load_explicit(&gc.trigger, memory_order_relaxed);
+}
+
+/* The pacer's tick (limiter, memory inputs, scavenger), on the thread
+ * that noticed it was due; skipped while a cycle runs. */
+static NOINLINE void gc_tick(int64_t now) {
+  if (pthread_mutex_trylock(&gc.lock) != 0) return;
+  pace_tick(now, atomic_load(&gc.live));
+  atomic_store(&gc.trigger, pace_trigger());
+  pthread_mutex_unlock(&gc.lock);
+}
+
 void gc_note_alloc(int64_t net_bytes, long allocations) {
   int64_t live = atomic_fetch_add(&gc.live, net_bytes) + net_bytes;
   long stress = config_get()->gcstress;
-  bool due = live >= atomic_load_explicit(&gc.trigger, memory_order_relaxed);
   if (stress > 0 && allocations > 0) {
     long before = atomic_fetch_add(&gc.allocations, allocations);
-    due |= before / stress != (before + allocations) / stress;
+    if (before / stress != (before + allocations) / stress) {
+      gc_collect(GC_STRESS);
+      return;
+    }
   }
-  if (due) gc_collect(false);
+  int64_t now = (int64_t)clock_ns(CLOCK_MONOTONIC);
+  if (pace_tick_due(now)) gc_tick(now);
+  if (gc_heap_due(live)) gc_collect(GC_HEAP);
 }
 
 static sweep_mode_t sweep_mode(const pacegc_config_t *c) {
@@ -98,8 +112,24 @@ static sweep_mode_t sweep_mode(const pacegc_config_t *c) {
   return c->free_mode == FREE_DEFER ? SWEEP_DEFERRED : SWEEP_LEAKS;
 }
 
+static uint64_t gc_reclaim_delay_ns(const pacegc_config_t *c) {
+  uint64_t delay = (uint64_t)c->reclaim_delay_ms * 1000000u;
+  if (pacer_limit_binds(&pace_pacer) && delay > GC_LIMITED_RECLAIM_DELAY_NS)
+    delay = GC_LIMITED_RECLAIM_DELAY_NS;
+  return delay;
+}
+
+/* Whether a cycle starting at `now` can reclaim leaks: condemned garbage
+ * is freed only once the reclaim delay has passed, and until then a cycle
+ * neither frees nor condemns (sweep.h).  Heap-triggered cycles wait for
+ * it: a cycle that cannot free anything would stop the world for nothing,
+ * and the heap holds the same memory with or without it. */
+static bool gc_cycle_can_reclaim(const pacegc_config_t *c, uint64_t now) {
+  return sweep_mode(c) != SWEEP_LEAKS || now - gc.condemned_at_ns >= gc_reclaim_delay_ns(c);
+}
+
 typedef struct cycle {
-  uint64_t t_start, t_rooted, t_marked, t_resumed, mark_cpu;
+  uint64_t t_start, t_rooted, t_marked, t_resumed, mark_cpu, sweep_cpu;
   int markers;
   bool forced;
   int64_t heap_start, goal;
@@ -157,15 +187,15 @@ static bool gc_mark_phase(cycle_t *cy, uintptr_t self_sp) {
       .heap_scan = (uint64_t)(cy->heap_start > 0 ? cy->heap_start : 0),
       .max_stack = gc.roots.stack_bytes, .globals = gc.roots.global_bytes,
     };
-    pacer_begin(&gc.pacer, &pc);
+    pacer_begin(&pace_pacer, &pc);
     mark_from_roots(&gc.roots, cy->markers, &cy->mark);
     pc.now = (int64_t)clock_ns(CLOCK_MONOTONIC);
     pc.heap_marked = cy->mark.marked_bytes;
     pc.heap_scan_work = cy->mark.heap_scan_bytes;
     pc.stack_scan_work = gc.roots.stack_bytes;
     pc.globals_scan_work = gc.roots.global_bytes;
-    pacer_finish_cycle(&gc.pacer, &pc);
-    cy->goal = (int64_t)gc.pacer.last_heap_goal;
+    pacer_finish_cycle(&pace_pacer, &pc);
+    cy->goal = (int64_t)pace_pacer.last_heap_goal;
     atomic_store(&gc_allocate_black, 1);
     atomic_store(&gc.live, (int64_t)cy->mark.marked_bytes);
   }
@@ -176,42 +206,70 @@ static bool gc_mark_phase(cycle_t *cy, uintptr_t self_sp) {
   return ok;
 }
 
-static NOINLINE void gc_cycle(bool forced, uintptr_t self_sp) {
+static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
   const pacegc_config_t *c = config_get();
+  bool forced = why == GC_USER;
   cycle_t cy = {.forced = forced};
+  heap_stats_t hs;
+  heap_read_stats(&hs);          /* before the stop: jemalloc takes locks */
+  pace_cycle_start(&hs);
   cy.t_start = clock_ns(CLOCK_MONOTONIC);
   cy.heap_start = atomic_load(&gc.live);
-  cy.goal = (int64_t)pacer_heap_goal(&gc.pacer);
+  cy.goal = (int64_t)pacer_heap_goal(&pace_pacer);
   cy.markers = gc.last_scan_bytes >= GC_PARALLEL_MARK_MIN ? markers_prepare(c->maxprocs) : 1;
   uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-  if (!gc_mark_phase(&cy, self_sp)) return;
+  pace_pause_begin((int64_t)cy.t_start);
+  bool marked = gc_mark_phase(&cy, self_sp);
+  pace_pause_end((int64_t)clock_ns(CLOCK_MONOTONIC));
+  if (!marked) return;
 
-  bool confirm = cy.t_marked - gc.condemned_at_ns >= (uint64_t)c->reclaim_delay_ms * 1000000u;
+  uint64_t sweep0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+  bool confirm = cy.t_marked - gc.condemned_at_ns >= gc_reclaim_delay_ns(c);
   sweep(sweep_mode(c), confirm, &cy.sweep);
   if (confirm) gc.condemned_at_ns = cy.t_marked;
   /* With dangling=1 allocations keep taking the slow path, to record
    * where they were made; marks outside a sweep are cleared by the next
    * mark. */
   atomic_store(&gc_allocate_black, provenance_enabled);
+  cy.sweep_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - sweep0;
 
   gc.cycles++;
+  gc.forced_cycles += forced;
   gc.last_scan_bytes = cy.mark.root_scan_bytes + cy.mark.heap_scan_bytes;
   gc.cpu_ns += clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0 + markers_last_cpu_ns();
-  atomic_store(&gc.trigger, pacer_next_trigger());
+  gc.pause_ns += cy.t_resumed - cy.t_start;
   if (c->gctrace > 0) gc_trace(&cy, forced, c);
+  heap_read_stats(&hs);
+  pace_cycle_end((int64_t)cy.sweep_cpu, (int64_t)(cy.t_resumed - cy.t_start), &hs,
+                 atomic_load(&gc.live));
+  atomic_store(&gc.trigger, pace_trigger());
+}
+
+/* A heap-triggered cycle runs if the heap is still over the trigger, it
+ * can reclaim, and the CPU limiter has room for it: while the limiter is
+ * full the heap overshoots its goal instead (Go's limiter trades memory
+ * for CPU the same way). */
+static bool gc_heap_cycle_ok(void) {
+  uint64_t now = clock_ns(CLOCK_MONOTONIC);
+  return gc_heap_due(atomic_load(&gc.live)) && gc_cycle_can_reclaim(config_get(), now) &&
+         pace_cycle_allowed((int64_t)now);
 }
 
 /* Runs inside the program's malloc, free or realloc call, which must not
  * change errno on success. */
-void gc_collect(bool forced) {
+void gc_collect(gc_reason_t why) {
   int saved_errno = errno;
-  if (forced) pthread_mutex_lock(&gc.lock);
+  if (why == GC_USER) pthread_mutex_lock(&gc.lock);
   else if (pthread_mutex_trylock(&gc.lock) != 0) return;   /* one is running */
+  if (why == GC_HEAP && !gc_heap_cycle_ok()) {
+    pthread_mutex_unlock(&gc.lock);
+    return;
+  }
   /* Spill callee-saved registers into this frame, which lies above every
    * frame of the cycle: the collecting thread's stack is scanned from here. */
   jmp_buf regs;
   setjmp(regs);
-  gc_cycle(forced, (uintptr_t)&regs < (uintptr_t)__builtin_frame_address(0)
+  gc_cycle(why, (uintptr_t)&regs < (uintptr_t)__builtin_frame_address(0)
                        ? (uintptr_t)&regs : (uintptr_t)__builtin_frame_address(0));
   pthread_mutex_unlock(&gc.lock);
   errno = saved_errno;
@@ -228,7 +286,49 @@ void gc_after_fork_child(void) {
   markers_after_fork_child();
 }
 
+void gc_read_stats(pacegc_stats_t *out) {
+  pthread_mutex_lock(&gc.lock);
+  out->heap_live = (size_t)(atomic_load(&gc.live) > 0 ? atomic_load(&gc.live) : 0);
+  out->heap_marked = pace_pacer.heap_marked;
+  uint64_t goal, trigger = pacer_trigger(&pace_pacer, &goal);
+  out->heap_goal = goal > SIZE_MAX ? SIZE_MAX : (size_t)goal;
+  out->heap_trigger = trigger > SIZE_MAX ? SIZE_MAX : (size_t)trigger;
+  out->memory_limit = pace_pacer.mem_limit;
+  out->gogc = pace_pacer.gogc;
+  out->num_gc = (uint32_t)gc.cycles;
+  out->num_forced_gc = (uint32_t)gc.forced_cycles;
+  out->limiter_last_enabled = pace_pacer.limiter.last_enabled_cycle;
+  out->gc_cpu_ns = gc.cpu_ns;
+  out->pause_total_ns = gc.pause_ns;
+  pthread_mutex_unlock(&gc.lock);
+}
+
 EXPORT void pacegc_collect(void) {
   heap_ensure_init();
-  gc_collect(true);
+  gc_collect(GC_USER);
+}
+
+EXPORT int pacegc_set_gogc(int percent) {
+  heap_ensure_init();
+  pthread_mutex_lock(&gc.lock);
+  int old = pace_set_gogc(percent);
+  atomic_store(&gc.trigger, pace_trigger());
+  pthread_mutex_unlock(&gc.lock);
+  return old;
+}
+
+EXPORT int64_t pacegc_set_memory_limit(int64_t limit) {
+  heap_ensure_init();
+  pthread_mutex_lock(&gc.lock);
+  int64_t old = pace_set_memory_limit(limit);
+  if (limit >= 0) pace_tick((int64_t)clock_ns(CLOCK_MONOTONIC), atomic_load(&gc.live));
+  atomic_store(&gc.trigger, pace_trigger());
+  pthread_mutex_unlock(&gc.lock);
+  return old;
+}
+
+EXPORT void pacegc_free_os_memory(void) {
+  heap_ensure_init();
+  gc_collect(GC_USER);
+  scavenge_force();
 }

@@ -27,8 +27,18 @@ void gc_init(void);
  * gcstress); may run a cycle. */
 void gc_note_alloc(int64_t net_bytes, long allocations);
 
-/* Runs a cycle now; `forced` marks it "(forced)" in the trace. */
-void gc_collect(bool forced);
+typedef enum gc_reason {
+  GC_HEAP,     /* the heap reached the trigger; the CPU limiter may put it off */
+  GC_STRESS,   /* gcstress */
+  GC_USER,     /* pacegc_collect(): "(forced)" in the trace; waits for a running cycle */
+} gc_reason_t;
+
+/* Runs a cycle now, unless one is running (GC_USER waits for it). */
+void gc_collect(gc_reason_t why);
+
+/* The collector's part of pacegc_read_stats(). */
+struct pacegc_stats;
+void gc_read_stats(struct pacegc_stats *out);
 
 /* fork: a cycle in progress finishes first; the child starts clean. */
 void gc_before_fork(void);

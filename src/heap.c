@@ -155,6 +155,8 @@ static bool heap_reserve(void) {
     if (!states || !marks || !pages) return false;
     heap.start = start;
     heap.end = start + size;
+    heap.index_mapped = objindex_states_bytes(size) + objindex_marks_bytes(size) +
+                        objindex_pages_bytes(size);
     atomic_store(&heap.unused, start);
     objindex_init(&heap.index, start, size, states, marks, pages);
     return true;
@@ -494,6 +496,15 @@ static size_t stat_read(const char *name) {
   return pacegc_je_mallctl(name, &v, &len, NULL, 0) == 0 ? v : 0;
 }
 
+/* The index is mapped for the whole reserved range but only the part
+ * covering address space handed to jemalloc is ever touched. */
+static size_t heap_index_touched(void) {
+  uint64_t used = atomic_load(&heap.unused) - heap.start, size = heap.end - heap.start;
+  uint64_t index = objindex_states_bytes(size) + objindex_marks_bytes(size) +
+                   objindex_pages_bytes(size);
+  return (size_t)(index * used / size);
+}
+
 void heap_read_stats(heap_stats_t *s) {
   memset(s, 0, sizeof *s);
   if (atomic_load(&heap_state) != HEAP_READY) return;
@@ -504,15 +515,22 @@ void heap_read_stats(heap_stats_t *s) {
   s->active = stat_read("stats.active");
   s->resident = stat_read("stats.resident");
   s->mapped = stat_read("stats.mapped");
+  s->released = stat_read("stats.retained");
+  char name[48];
+  snprintf(name, sizeof name, "stats.arenas.%u.pdirty", (unsigned)MALLCTL_ARENAS_ALL);
+  s->dirty = stat_read(name) * (size_t)sysconf(_SC_PAGESIZE);
+  size_t index = heap_index_touched(), meta = meta_mapped_bytes();
+  size_t index_mapped = heap.index_mapped < meta ? heap.index_mapped : meta;
+  s->bookkeeping = index + meta - index_mapped;
 }
 
-bool heap_trim(void) {
+size_t heap_purge(void) {
+  if (atomic_load(&heap_state) != HEAP_READY) return 0;
   heap_stats_t before, after;
   heap_read_stats(&before);
-  if (atomic_load(&heap_state) != HEAP_READY) return false;
   char name[32];
   snprintf(name, sizeof name, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
   pacegc_je_mallctl(name, NULL, NULL, NULL, 0);
   heap_read_stats(&after);
-  return after.resident < before.resident;
+  return before.dirty > after.dirty ? before.dirty - after.dirty : 0;
 }

@@ -22,6 +22,7 @@ typedef struct heap {
   uintptr_t start, end;              /* the reserved range */
   _Atomic uintptr_t unused;          /* first byte never handed to jemalloc */
   unsigned first_arena, narenas;
+  size_t index_mapped;               /* bytes mapped for the object index */
   /* class_granules[(n + 15) >> 4] = usable size of malloc(n) in granules. */
   uint16_t class_granules[(HEAP_CLASS_TABLE_MAX >> GRANULE_SHIFT) + 1];
 } heap_t;
@@ -114,14 +115,19 @@ void heap_configure(const pacegc_config_t *c);
 
 /* Statistics for mallinfo and friends, from jemalloc's counters. */
 typedef struct heap_stats {
-  size_t allocated;   /* bytes in live allocations */
-  size_t active;      /* bytes in pages holding live allocations */
+  size_t allocated;   /* bytes in allocations, live or not yet swept */
+  size_t active;      /* bytes in pages holding allocations */
+  size_t dirty;       /* bytes in free pages not yet returned to the OS */
   size_t resident;    /* bytes resident, jemalloc metadata included */
   size_t mapped;      /* bytes mapped by jemalloc */
+  size_t released;    /* bytes of address space jemalloc holds with no pages */
+  size_t bookkeeping; /* pacegc's own metadata, the touched part of the index */
 } heap_stats_t;
 
+/* One snapshot of jemalloc's counters (a mallctl "epoch" refresh, which
+ * takes every arena's stats lock: not for the fast path). */
 void heap_read_stats(heap_stats_t *s);
-/* Returns unused dirty pages to the OS; true if resident memory fell. */
-bool heap_trim(void);
+/* Returns every free dirty page to the OS; the bytes released. */
+size_t heap_purge(void);
 
 #endif

@@ -146,6 +146,11 @@ static uint64_t heap_goal_internal(const pacer_t *p, uint64_t *min_trigger) {
   return goal;
 }
 
+bool pacer_limit_binds(const pacer_t *p) {
+  return p->version != PACER_GO117 && p->mem_limit != PACER_NO_LIMIT &&
+         pacer_memory_limit_goal(p) < p->gcpercent_goal;
+}
+
 uint64_t pacer_heap_goal(const pacer_t *p) {
   uint64_t unused;
   return heap_goal_internal(p, &unused);
@@ -433,6 +438,31 @@ void pacer_finish_cycle(pacer_t *p, const pacer_cycle_t *c) {
   pacer_reset_live(p, c->heap_marked);
   pacer_commit(p, c->sweep_done);
   p->limiter.numgc++;
+}
+
+/* ---- scavenger goals (§5.1) ----------------------------------------- */
+
+#define RETAIN_EXTRA_PERCENT 10
+#define REDUCE_EXTRA_PERCENT 5
+
+pacer_scavenge_goals_t pacer_scavenge_goals(const pacer_t *p, uint64_t held,
+                                            uint64_t retained, uint64_t last_inuse,
+                                            uint64_t page) {
+  pacer_scavenge_goals_t g = {PACER_NONE, PACER_NONE};
+  if (p->mem_limit != PACER_NO_LIMIT) {
+    uint64_t lim = f2u((double)p->mem_limit * (1.0 - REDUCE_EXTRA_PERCENT / 100.0));
+    if (held > lim)
+      g.memory_limit = lim;
+  }
+  uint64_t goal = pacer_heap_goal(p), last_goal = p->last_heap_goal;
+  if (last_goal == 0 || last_goal == PACER_NONE || goal == PACER_NONE)
+    return g;
+  uint64_t want = f2u((double)last_inuse * ((double)goal / (double)last_goal));
+  want += want / (100 / RETAIN_EXTRA_PERCENT);
+  want = (want + page - 1) & ~(page - 1);
+  if (retained > want && retained - want >= page)
+    g.gcpercent = want;
+  return g;
 }
 
 /* ---- GC CPU limiter (§4) --------------------------------------------- */

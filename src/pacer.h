@@ -135,6 +135,8 @@ void pacer_set_memory(pacer_t *p, uint64_t mapped_ready, uint64_t heap_free,
 uint64_t pacer_heap_goal(const pacer_t *p);
 uint64_t pacer_trigger(const pacer_t *p, uint64_t *goal);
 uint64_t pacer_memory_limit_goal(const pacer_t *p);
+/* Whether the memory-limit goal is the lower one (the limit paces). */
+bool pacer_limit_binds(const pacer_t *p);
 /* L minus the headroom this version leaves (no non-heap memory). */
 uint64_t pacer_limit_headroom_goal(pacer_version_t v, uint64_t limit);
 
@@ -176,6 +178,24 @@ typedef struct pacer_cycle {
 
 void pacer_begin(pacer_t *p, const pacer_cycle_t *c);
 void pacer_finish_cycle(pacer_t *p, const pacer_cycle_t *c);
+
+/* The scavenger's goals (§5.1, Go's gcPaceScavenger), from the limit and
+ * the goals of the pacer as of the end of a cycle:
+ *   gcpercent    last_inuse · next goal / last goal · 1.1, page-rounded:
+ *                the pages the heap should need up to the next cycle, with
+ *                10% to spare; PACER_NONE before the first cycle ends, or
+ *                while `retained` (in-use + free pages) is within a page;
+ *   memory_limit 0.95 · the limit, once `held` (R) is above it, else
+ *                PACER_NONE.
+ * Free pages go back to the OS while retained > gcpercent or held >
+ * memory_limit. */
+typedef struct pacer_scavenge_goals {
+  uint64_t gcpercent, memory_limit;
+} pacer_scavenge_goals_t;
+
+pacer_scavenge_goals_t pacer_scavenge_goals(const pacer_t *p, uint64_t held,
+                                            uint64_t retained, uint64_t last_inuse,
+                                            uint64_t page);
 
 /* The limiter (§4).  reset_capacity also initialises a zeroed limiter.
  * Transitions bracket each stop-the-world: start(gc_on, t0) ... finish(t1)

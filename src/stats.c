@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "gc.h"
 #include "heap.h"
+#include "scavenge.h"
 #include "pacegc.h"
 
 /* glibc's fields, in pacegc's terms: one "arena"; arena and hblkhd are the
@@ -37,7 +39,7 @@ struct mallinfo stats_mallinfo(void) {
 
 int stats_malloc_trim(size_t pad) {
   (void)pad;
-  return heap_trim() ? 1 : 0;
+  return scavenge_force() > 0 ? 1 : 0;
 }
 
 /* Every glibc tunable is accepted and has no effect: jemalloc's arenas and
@@ -86,4 +88,7 @@ EXPORT void pacegc_read_stats(pacegc_stats_t *out) {
   out->heap_allocated = s.allocated;
   out->heap_resident = s.resident;
   out->heap_mapped = s.mapped;
+  out->memory_held = scavenge_held(&s);
+  out->heap_released = scavenge_released_total();
+  gc_read_stats(out);
 }

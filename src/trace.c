@@ -133,6 +133,24 @@ size_t trace_format_reclaim(char *buf, size_t cap, const trace_reclaim_t *r) {
   return o.n;
 }
 
+size_t trace_format_scav(char *buf, size_t cap, const trace_scav_t *s) {
+  out_t o = {buf, 0, cap};
+  uint64_t total = s->inuse_bytes + s->free_bytes;
+  put_str(&o, "scav ");
+  put_u64(&o, s->bg_bytes >> 10);
+  put_str(&o, " KiB work (bg), ");
+  put_u64(&o, s->eager_bytes >> 10);
+  put_str(&o, " KiB work (eager), ");
+  put_u64(&o, s->released_bytes >> 10);
+  put_str(&o, " KiB now, ");
+  put_u64(&o, total ? s->inuse_bytes * 100 / total : 0);
+  put_str(&o, "% util");
+  if (s->forced) put_str(&o, " (forced)");
+  put_char(&o, '\n');
+  if (cap) buf[o.n] = 0;
+  return o.n;
+}
+
 void trace_write(const trace_cycle_t *c) {
   char line[TRACE_LINE_MAX];
   stderr_write(line, trace_format(line, sizeof line, c));
@@ -141,4 +159,9 @@ void trace_write(const trace_cycle_t *c) {
 void trace_write_reclaim(const trace_reclaim_t *r) {
   char line[TRACE_LINE_MAX];
   stderr_write(line, trace_format_reclaim(line, sizeof line, r));
+}
+
+void trace_write_scav(const trace_scav_t *s) {
+  char line[TRACE_LINE_MAX];
+  stderr_write(line, trace_format_scav(line, sizeof line, s));
 }

@@ -57,4 +57,18 @@ typedef struct trace_reclaim {
 size_t trace_format_reclaim(char *buf, size_t cap, const trace_reclaim_t *r);
 void trace_write_reclaim(const trace_reclaim_t *r);
 
+/* The scavenger's line (PACEGC_GODEBUG=scavtrace=1), Go's newer format:
+ *   scav B KiB work (bg), E KiB work (eager), R KiB now, U% util[ (forced)]
+ * B, E: bytes released since the last line by the background and the
+ * allocation-time scavenger; R: bytes released and not reused; U: in-use
+ * pages over in-use plus free ones, truncated. */
+typedef struct trace_scav {
+  uint64_t bg_bytes, eager_bytes, released_bytes;
+  uint64_t inuse_bytes, free_bytes;
+  bool forced;
+} trace_scav_t;
+
+size_t trace_format_scav(char *buf, size_t cap, const trace_scav_t *s);
+void trace_write_scav(const trace_scav_t *s);
+
 #endif

@@ -403,6 +403,47 @@ START_TEST(memory_limit) {
 }
 END_TEST
 
+/* The limit paces once its goal is the lower one. */
+START_TEST(limit_binds) {
+  pacer_t p = after(PACER_TIP, 100, 64 * MIB, 20 * MIB, 0, 0);
+  ck_assert(!pacer_limit_binds(&p));          /* 40 MiB < 62 MiB */
+  pacer_set_memory(&p, 60 * MIB, 0, 25 * MIB);
+  ck_assert(pacer_limit_binds(&p));           /* 35 MiB of non-heap memory */
+  p = after(PACER_TIP, 100, PACER_NO_LIMIT, 20 * MIB, 0, 0);
+  ck_assert(!pacer_limit_binds(&p));
+  p = after(PACER_GO117, 100, 64 * MIB, 60 * MIB, 0, 0);
+  ck_assert(!pacer_limit_binds(&p));          /* go117 has no limit */
+}
+END_TEST
+
+/* §5.1: the scavenger's goals. */
+START_TEST(scavenge_goals) {
+  const uint64_t page = 4096;
+  pacer_t p = after(PACER_TIP, 100, PACER_NO_LIMIT, 0, 0, 0);
+  p.last_heap_goal = 0;                       /* before the first cycle ends */
+  pacer_scavenge_goals_t g = pacer_scavenge_goals(&p, 100 * MIB, 100 * MIB, 10 * MIB, page);
+  ck_assert_uint_eq(g.gcpercent, PACER_NONE);
+  ck_assert_uint_eq(g.memory_limit, PACER_NONE);
+  /* the goal halves: keep in-use / 2 + 10% */
+  p = after(PACER_TIP, 100, PACER_NO_LIMIT, 10 * MIB, 0, 0);
+  p.last_heap_goal = 2 * pacer_heap_goal(&p);
+  g = pacer_scavenge_goals(&p, 64 * MIB, 64 * MIB, 40 * MIB, page);
+  ck_assert_uint_eq(g.gcpercent, 22 * MIB);
+  /* within a page of the goal: nothing to do */
+  g = pacer_scavenge_goals(&p, 64 * MIB, 22 * MIB + page - 1, 40 * MIB, page);
+  ck_assert_uint_eq(g.gcpercent, PACER_NONE);
+  /* page-rounded up */
+  g = pacer_scavenge_goals(&p, 64 * MIB, 64 * MIB, 40 * MIB + 10, page);
+  ck_assert_uint_eq(g.gcpercent, 22 * MIB + page);
+  /* the limit's: 95%, once held memory is above it */
+  pacer_set_memory_limit(&p, 100 * MIB);
+  g = pacer_scavenge_goals(&p, 95 * MIB, 0, 0, page);
+  ck_assert_uint_eq(g.memory_limit, PACER_NONE);
+  g = pacer_scavenge_goals(&p, 96 * MIB, 0, 0, page);
+  ck_assert_uint_eq(g.memory_limit, 95 * MIB);
+}
+END_TEST
+
 /* §3.1 */
 START_TEST(mark_workers) {
   static const struct { int procs, dedicated; double frac; } w[] = {
@@ -570,6 +611,8 @@ static Suite *pacer_suite(void) {
   tcase_add_test(tc, heap_minimum);
   tcase_add_test(tc, gogc_off);
   tcase_add_test(tc, memory_limit);
+  tcase_add_test(tc, limit_binds);
+  tcase_add_test(tc, scavenge_goals);
   tcase_add_test(tc, mark_workers);
   tcase_add_test(tc, assist_ratio);
   tcase_add_test(tc, go117_pacer);

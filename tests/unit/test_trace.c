@@ -93,6 +93,19 @@ START_TEST(reclaim_lines) {
 }
 END_TEST
 
+/* Go's newer scavtrace line; util truncates, KiB are bytes >> 10. */
+START_TEST(scav_lines) {
+  char line[TRACE_LINE_MAX];
+  trace_scav_t t = {.bg_bytes = 52536u << 10, .eager_bytes = 1023, .released_bytes = 113976u << 10,
+                    .inuse_bytes = 199, .free_bytes = 101};
+  trace_format_scav(line, sizeof line, &t);
+  ck_assert_str_eq(line, "scav 52536 KiB work (bg), 0 KiB work (eager), 113976 KiB now, 66% util\n");
+  t = (trace_scav_t){.released_bytes = 616u << 10, .inuse_bytes = 1, .forced = true};
+  trace_format_scav(line, sizeof line, &t);
+  ck_assert_str_eq(line, "scav 0 KiB work (bg), 0 KiB work (eager), 616 KiB now, 100% util (forced)\n");
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("trace");
   TCase *tc = tcase_create("format");
@@ -100,6 +113,7 @@ int main(void) {
   tcase_add_test(tc, line_matches_go);
   tcase_add_test(tc, line_parses);
   tcase_add_test(tc, reclaim_lines);
+  tcase_add_test(tc, scav_lines);
   suite_add_tcase(s, tc);
   return check_main(s);
 }

@@ -1,0 +1,132 @@
+/* The pacer as the collector drives it: see pace.h. */
+#include "pace.h"
+
+#include <stdatomic.h>
+#include <time.h>
+
+#include "scavenge.h"
+
+pacer_t pace_pacer;
+
+static struct pace {
+  int procs;
+  _Atomic int64_t next_tick;   /* ns; no tick before */
+  int64_t process_cpu;         /* process CPU-ns at the limiter's last update */
+  int64_t last_gc_ns;          /* the last cycle's pause + sweep per proc */
+  uint64_t last_inuse;         /* active bytes when the last cycle started */
+} pace = { .procs = 1, .next_tick = INT64_MAX };   /* no tick before pace_init */
+
+static int64_t process_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void pace_init(const pacegc_config_t *c, int64_t now) {
+  pace.procs = c->maxprocs;
+  pacer_init(&pace_pacer, c->pacer_go117 ? PACER_GO117 : PACER_TIP, c->gogc, c->memlimit);
+  pacer_limiter_reset_capacity(&pace_pacer.limiter, now, pace.procs);
+  pace.process_cpu = process_cpu_ns();
+  atomic_store(&pace.next_tick, now + PACER_LIMITER_PERIOD);
+}
+
+int64_t pace_trigger(void) {
+  uint64_t t = pacer_trigger(&pace_pacer, NULL);
+  return t > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)t;
+}
+
+/* CPU time no thread of the process used since the limiter's last update
+ * is idle: neither GC nor mutator time (Go counts idle Ps the same way).
+ * Call right before an update to `now`. */
+static void pace_account_idle(int64_t now) {
+  pacer_limiter_t *l = &pace_pacer.limiter;
+  int64_t cpu = process_cpu_ns();
+  int64_t capacity = (now - l->last_update) * pace.procs, used = cpu - pace.process_cpu;
+  pace.process_cpu = cpu;
+  if (capacity > used) pacer_limiter_add_idle(l, capacity - used);
+}
+
+static void pace_update_limiter(int64_t now) {
+  if (pace_pacer.limiter.transitioning) return;
+  pace_account_idle(now);
+  pacer_limiter_update(&pace_pacer.limiter, now);
+}
+
+/* The soft limit's inputs (go-pacer.md §1.2).  A is the heap the trigger
+ * counts (marked + allocated since): garbage a cycle found but has not
+ * freed yet (the reclaim delay) is then held memory outside the heap, so
+ * the limit goal makes room for it. */
+static void pace_feed_memory(const heap_stats_t *hs, int64_t heap_live) {
+  uint64_t held = scavenge_held(hs), free = hs->dirty < held ? hs->dirty : held;
+  uint64_t alloc = heap_live > 0 ? (uint64_t)heap_live : 0;
+  if (alloc > hs->allocated) alloc = hs->allocated;
+  if (alloc > held - free) alloc = held - free;
+  pacer_set_memory(&pace_pacer, held, free, alloc);
+}
+
+static pacer_scavenge_goals_t pace_scavenge_goals(const heap_stats_t *hs) {
+  return pacer_scavenge_goals(&pace_pacer, scavenge_held(hs), (uint64_t)hs->active + hs->dirty,
+                              pace.last_inuse, (uint64_t)PAGE_SIZE);
+}
+
+bool pace_tick_due(int64_t now) {
+  return now >= atomic_load_explicit(&pace.next_tick, memory_order_relaxed);
+}
+
+void pace_tick(int64_t now, int64_t heap_live) {
+  atomic_store_explicit(&pace.next_tick, now + PACER_LIMITER_PERIOD, memory_order_relaxed);
+  pace_update_limiter(now);
+  if (pace_pacer.mem_limit == PACER_NO_LIMIT) return;
+  heap_stats_t hs;
+  heap_read_stats(&hs);
+  pace_feed_memory(&hs, heap_live);
+  bool eager = scavenge_held(&hs) > (uint64_t)pace_pacer.mem_limit;
+  if (!(eager && pacer_limiter_limiting(&pace_pacer.limiter))) {
+    pacer_scavenge_goals_t g = pace_scavenge_goals(&hs);
+    if (scavenge_run(&g, &hs, eager) > 0) pace_feed_memory(&hs, heap_live);
+  }
+}
+
+bool pace_cycle_allowed(int64_t now) {
+  if (pacer_limiter_need_update(&pace_pacer.limiter, now)) pace_update_limiter(now);
+  return pacer_limiter_allows_pause(&pace_pacer.limiter, pace.last_gc_ns);
+}
+
+void pace_pause_begin(int64_t t0) {
+  pace_account_idle(t0);
+  pacer_limiter_start_transition(&pace_pacer.limiter, true, t0);
+}
+
+/* The pause counted as GC time on every proc; marking is over with it. */
+void pace_pause_end(int64_t t1) {
+  pacer_limiter_t *l = &pace_pacer.limiter;
+  pacer_limiter_finish_transition(l, t1);
+  pacer_limiter_start_transition(l, false, t1);
+  pacer_limiter_finish_transition(l, t1);
+  pace.process_cpu = process_cpu_ns();
+}
+
+void pace_cycle_start(const heap_stats_t *hs) { pace.last_inuse = hs->active; }
+
+void pace_cycle_end(int64_t sweep_cpu_ns, int64_t pause_ns, const heap_stats_t *hs,
+                    int64_t heap_live) {
+  pacer_limiter_add_assist(&pace_pacer.limiter, sweep_cpu_ns);
+  pace.last_gc_ns = pause_ns + sweep_cpu_ns / pace.procs;
+  heap_stats_t after = *hs;
+  pace_feed_memory(&after, heap_live);
+  pacer_scavenge_goals_t g = pace_scavenge_goals(&after);
+  if (scavenge_run(&g, &after, false) > 0) pace_feed_memory(&after, heap_live);
+  scavenge_trace(&after);
+}
+
+int pace_set_gogc(int gogc) {
+  int old = pacer_set_gogc(&pace_pacer, gogc < 0 ? PACER_GOGC_OFF : gogc);
+  pacer_commit(&pace_pacer, true);
+  return old;
+}
+
+int64_t pace_set_memory_limit(int64_t limit) {
+  int64_t old = pacer_set_memory_limit(&pace_pacer, limit);
+  pacer_commit(&pace_pacer, true);
+  return old;
+}
