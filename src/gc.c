@@ -281,6 +281,7 @@ void gc_after_fork_parent(void) { pthread_mutex_unlock(&gc.lock); }
 void gc_after_fork_child(void) {
   pthread_mutex_init(&gc.lock, NULL);
   atomic_store(&gc_allocate_black, provenance_enabled);
+  pace_after_fork_child();
   threads_after_fork_child();
   kernroots_after_fork_child();
   markers_after_fork_child();

@@ -43,7 +43,7 @@ static void pace_account_idle(int64_t now) {
   int64_t cpu = process_cpu_ns();
   int64_t capacity = (now - l->last_update) * pace.procs, used = cpu - pace.process_cpu;
   pace.process_cpu = cpu;
-  if (capacity > used) pacer_limiter_add_idle(l, capacity - used);
+  if (used >= 0 && capacity > used) pacer_limiter_add_idle(l, capacity - used);
 }
 
 static void pace_update_limiter(int64_t now) {
@@ -105,6 +105,9 @@ void pace_pause_end(int64_t t1) {
   pacer_limiter_finish_transition(l, t1);
   pace.process_cpu = process_cpu_ns();
 }
+
+/* The child's process CPU clock starts from zero. */
+void pace_after_fork_child(void) { pace.process_cpu = process_cpu_ns(); }
 
 void pace_cycle_start(const heap_stats_t *hs) { pace.last_inuse = hs->active; }
 

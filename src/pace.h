@@ -51,6 +51,8 @@ void pace_cycle_end(int64_t sweep_cpu_ns, int64_t pause_ns, const heap_stats_t *
  * termination, for the scavenger's goal). */
 void pace_cycle_start(const heap_stats_t *hs);
 
+void pace_after_fork_child(void);
+
 /* The runtime calls (pacegc_set_gogc, pacegc_set_memory_limit): set, then
  * commit; they return the old value. */
 int pace_set_gogc(int gogc);
