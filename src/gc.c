@@ -38,10 +38,6 @@
  * costs tens of microseconds to milliseconds on a busy machine, while a
  * small heap is marked in a fraction of a millisecond. */
 #define GC_PARALLEL_MARK_MIN ((uint64_t)16 << 20)
-/* While the memory limit paces the heap, the reclaim delay is at most
- * this: garbage waits up to two delays, at the program's allocation rate,
- * and a 100 ms delay at hundreds of MB/s would not fit under the limit. */
-#define GC_LIMITED_RECLAIM_DELAY_NS ((uint64_t)10000000)
 
 _Atomic int gc_allocate_black;
 int64_t gc_flush_bytes = 64 << 10;
@@ -112,11 +108,11 @@ static sweep_mode_t sweep_mode(const pacegc_config_t *c) {
   return c->free_mode == FREE_DEFER ? SWEEP_DEFERRED : SWEEP_LEAKS;
 }
 
+/* The delay is never shortened to meet the memory limit: a wrong free
+ * costs the program's data, a limit overshot only memory, and the limit
+ * is soft. */
 static uint64_t gc_reclaim_delay_ns(const pacegc_config_t *c) {
-  uint64_t delay = (uint64_t)c->reclaim_delay_ms * 1000000u;
-  if (pacer_limit_binds(&pace_pacer) && delay > GC_LIMITED_RECLAIM_DELAY_NS)
-    delay = GC_LIMITED_RECLAIM_DELAY_NS;
-  return delay;
+  return (uint64_t)c->reclaim_delay_ms * 1000000u;
 }
 
 /* Whether a cycle starting at `now` can reclaim leaks: condemned garbage
@@ -195,7 +191,6 @@ static bool gc_mark_phase(cycle_t *cy, uintptr_t self_sp) {
     pc.stack_scan_work = gc.roots.stack_bytes;
     pc.globals_scan_work = gc.roots.global_bytes;
     pacer_finish_cycle(&pace_pacer, &pc);
-    cy->goal = (int64_t)pace_pacer.last_heap_goal;
     atomic_store(&gc_allocate_black, 1);
     atomic_store(&gc.live, (int64_t)cy->mark.marked_bytes);
   }
@@ -224,8 +219,10 @@ static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
   if (!marked) return;
 
   uint64_t sweep0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-  bool confirm = cy.t_marked - gc.condemned_at_ns >= gc_reclaim_delay_ns(c);
-  sweep(sweep_mode(c), confirm, &cy.sweep);
+  uint64_t delay = gc_reclaim_delay_ns(c);
+  bool confirm = cy.t_marked - gc.condemned_at_ns >= delay;
+  sweep(sweep_mode(c), delay == 0 ? SWEEP_AT_ONCE : confirm ? SWEEP_CONFIRM : SWEEP_HOLD,
+        &cy.sweep);
   if (confirm) gc.condemned_at_ns = cy.t_marked;
   /* With dangling=1 allocations keep taking the slow path, to record
    * where they were made; marks outside a sweep are cleared by the next

@@ -146,11 +146,6 @@ static uint64_t heap_goal_internal(const pacer_t *p, uint64_t *min_trigger) {
   return goal;
 }
 
-bool pacer_limit_binds(const pacer_t *p) {
-  return p->version != PACER_GO117 && p->mem_limit != PACER_NO_LIMIT &&
-         pacer_memory_limit_goal(p) < p->gcpercent_goal;
-}
-
 uint64_t pacer_heap_goal(const pacer_t *p) {
   uint64_t unused;
   return heap_goal_internal(p, &unused);

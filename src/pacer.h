@@ -135,8 +135,6 @@ void pacer_set_memory(pacer_t *p, uint64_t mapped_ready, uint64_t heap_free,
 uint64_t pacer_heap_goal(const pacer_t *p);
 uint64_t pacer_trigger(const pacer_t *p, uint64_t *goal);
 uint64_t pacer_memory_limit_goal(const pacer_t *p);
-/* Whether the memory-limit goal is the lower one (the limit paces). */
-bool pacer_limit_binds(const pacer_t *p);
 /* L minus the headroom this version leaves (no non-heap memory). */
 uint64_t pacer_limit_headroom_goal(pacer_version_t v, uint64_t limit);
 

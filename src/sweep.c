@@ -59,7 +59,7 @@ static void release(uintptr_t start, size_t size, sweep_result_t *out) {
   pacegc_je_sdallocx((void *)start, size, 0);
 }
 
-static void sweep_one(sweep_mode_t mode, bool confirm, _Atomic uint64_t *w, size_t g,
+static void sweep_one(sweep_mode_t mode, sweep_when_t when, _Atomic uint64_t *w, size_t g,
                       bool flagged, sweep_result_t *out) {
   uintptr_t start = heap.index.base + (g << GRANULE_SHIFT);
   size_t size = objindex_size(&heap.index, start);
@@ -82,9 +82,9 @@ static void sweep_one(sweep_mode_t mode, bool confirm, _Atomic uint64_t *w, size
   }
   out->unreached_bytes += size;
   out->unreached_objects++;
-  if (mode == SWEEP_DRY_RUN || !confirm) return;
-  if (flagged) {
-    if (take(w, g, true)) release(start, size, out);
+  if (mode == SWEEP_DRY_RUN || when == SWEEP_HOLD) return;
+  if (flagged || when == SWEEP_AT_ONCE) {
+    if (take(w, g, flagged)) release(start, size, out);
   } else {
     set_flag(w, g, true);
     out->condemned_bytes += size;
@@ -92,7 +92,7 @@ static void sweep_one(sweep_mode_t mode, bool confirm, _Atomic uint64_t *w, size
   }
 }
 
-void sweep(sweep_mode_t mode, bool confirm, sweep_result_t *out) {
+void sweep(sweep_mode_t mode, sweep_when_t when, sweep_result_t *out) {
   memset(out, 0, sizeof *out);
   uintptr_t used = atomic_load(&heap.unused);
   size_t words = (objindex_granule(&heap.index, used) + OBJINDEX_STATE_GRANULES - 1) /
@@ -105,7 +105,7 @@ void sweep(sweep_mode_t mode, bool confirm, sweep_result_t *out) {
       unsigned b = (unsigned)__builtin_ctzll(starts);
       starts &= starts - 1;
       size_t g = i * OBJINDEX_STATE_GRANULES + b / 2;
-      sweep_one(mode, confirm, w, g, (bits >> (b + 1)) & 1, out);
+      sweep_one(mode, when, w, g, (bits >> (b + 1)) & 1, out);
     }
   }
 }

@@ -4,7 +4,8 @@
  *
  *   leak reclaim (free honoured or ignored): an unreached allocation is
  *     condemned (FLAG) by a cycle and reclaimed by a later one that finds
- *     it unreached again, at least the reclaim delay after condemning it;
+ *     it unreached again, at least the reclaim delay after condemning it
+ *     (with no delay, by the first cycle that finds it unreached);
  *   deferred free: an allocation the program freed (FLAG) is released by
  *     the first cycle that does not reach it; nothing else is reclaimed;
  *   dry run (reclaim off): counts, releases nothing.
@@ -26,9 +27,15 @@ typedef struct sweep_result {
   size_t dangling_bytes, dangling_objects;   /* freed by the program, still reached */
 } sweep_result_t;
 
-/* `confirm`: whether condemned allocations may be reclaimed now (the
- * reclaim delay has passed since they were condemned); if not, nothing is
- * condemned either, so every FLAG dates from a single cycle. */
-void sweep(sweep_mode_t mode, bool confirm, sweep_result_t *out);
+/* When leaks are reclaimed (SWEEP_LEAKS):
+ *   SWEEP_HOLD     inside the reclaim delay: nothing is reclaimed and
+ *                  nothing condemned, so every FLAG dates from one cycle;
+ *   SWEEP_CONFIRM  the delay has passed: condemned allocations still
+ *                  unreached are reclaimed, the other unreached condemned;
+ *   SWEEP_AT_ONCE  no delay (reclaimdelay=0): every unreached allocation is
+ *                  reclaimed by the first cycle that finds it so. */
+typedef enum { SWEEP_HOLD, SWEEP_CONFIRM, SWEEP_AT_ONCE } sweep_when_t;
+
+void sweep(sweep_mode_t mode, sweep_when_t when, sweep_result_t *out);
 
 #endif

@@ -403,19 +403,6 @@ START_TEST(memory_limit) {
 }
 END_TEST
 
-/* The limit paces once its goal is the lower one. */
-START_TEST(limit_binds) {
-  pacer_t p = after(PACER_TIP, 100, 64 * MIB, 20 * MIB, 0, 0);
-  ck_assert(!pacer_limit_binds(&p));          /* 40 MiB < 62 MiB */
-  pacer_set_memory(&p, 60 * MIB, 0, 25 * MIB);
-  ck_assert(pacer_limit_binds(&p));           /* 35 MiB of non-heap memory */
-  p = after(PACER_TIP, 100, PACER_NO_LIMIT, 20 * MIB, 0, 0);
-  ck_assert(!pacer_limit_binds(&p));
-  p = after(PACER_GO117, 100, 64 * MIB, 60 * MIB, 0, 0);
-  ck_assert(!pacer_limit_binds(&p));          /* go117 has no limit */
-}
-END_TEST
-
 /* §5.1: the scavenger's goals. */
 START_TEST(scavenge_goals) {
   const uint64_t page = 4096;
@@ -611,7 +598,6 @@ static Suite *pacer_suite(void) {
   tcase_add_test(tc, heap_minimum);
   tcase_add_test(tc, gogc_off);
   tcase_add_test(tc, memory_limit);
-  tcase_add_test(tc, limit_binds);
   tcase_add_test(tc, scavenge_goals);
   tcase_add_test(tc, mark_workers);
   tcase_add_test(tc, assist_ratio);
