@@ -9,19 +9,11 @@
 #     then '#'), and nothing else;
 #   - a stack line names the function that made the bad call, bad_CASE.
 # Exits 77 (skipped) when LIBPACEGC does not exist yet.
-set -eu
-export LC_ALL=C TZ=UTC
-
-if [ $# -ne 3 ]; then
-	echo "usage: $0 LIBPACEGC BADFREE_EXE CASE" >&2
-	exit 2
-fi
+# shellcheck source=tests/testlib.sh
+. "$(dirname "$0")/testlib.sh"
+test_args 3 "LIBPACEGC BADFREE_EXE CASE" "$@"
 lib=$1 exe=$2 case=$3
-case $lib in /*) ;; *) lib=$PWD/$lib ;; esac
-if [ ! -e "$lib" ]; then
-	echo "SKIP: $lib does not exist (library not built yet)"
-	exit 77
-fi
+test_lib "$lib"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pacegc-badfree.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

@@ -44,19 +44,11 @@
 #     actually gets.
 # 9 to 13 s (3 s plain, 5.5 to 10 s preloaded).
 # Exits 77 (skipped) when LIBPACEGC does not exist yet.
-set -eu
-export LC_ALL=C TZ=UTC
-
-if [ $# -ne 2 ]; then
-	echo "usage: $0 LIBPACEGC CPUCAP_EXE" >&2
-	exit 2
-fi
+# shellcheck source=tests/testlib.sh
+. "$(dirname "$0")/testlib.sh"
+test_args 2 "LIBPACEGC CPUCAP_EXE" "$@"
 lib=$1 exe=$2
-case $lib in /*) ;; *) lib=$PWD/$lib ;; esac
-if [ ! -e "$lib" ]; then
-	echo "SKIP: $lib does not exist (library not built yet)"
-	exit 77
-fi
+test_lib "$lib"
 
 live_mb=96 rounds=160 threads=1 limit_mb=64 procs=2
 steady_pts=10 whole_pts=5

@@ -36,19 +36,11 @@
 #     installed;
 #   - the regexes themselves accept and reject a list of samples.
 # Exits 77 (skipped) when LIBPACEGC does not exist yet.
-set -eu
-export LC_ALL=C TZ=UTC
-
-if [ $# -ne 2 ]; then
-	echo "usage: $0 LIBPACEGC GCTRACE_EXE" >&2
-	exit 2
-fi
+# shellcheck source=tests/testlib.sh
+. "$(dirname "$0")/testlib.sh"
+test_args 2 "LIBPACEGC GCTRACE_EXE" "$@"
 lib=$1 exe=$2
-case $lib in /*) ;; *) lib=$PWD/$lib ;; esac
-if [ ! -e "$lib" ]; then
-	echo "SKIP: $lib does not exist (library not built yet)"
-	exit 77
-fi
+test_lib "$lib"
 
 # Go's fmtNSAsMS.
 ms='(0|0\.0(0[1-9]|[1-9][0-9])|0\.[1-9][0-9]|[1-9]\.[0-9]|[1-9][0-9]+)'

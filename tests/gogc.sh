@@ -49,19 +49,11 @@
 #     cycles; ratios 1.9 to 2.2).
 # About 11 s: the plain run (unpaced) and three paced runs of 3 s.
 # Exits 77 (skipped) when LIBPACEGC does not exist yet.
-set -eu
-export LC_ALL=C TZ=UTC
-
-if [ $# -ne 2 ]; then
-	echo "usage: $0 LIBPACEGC LEAK_EXE" >&2
-	exit 2
-fi
+# shellcheck source=tests/testlib.sh
+. "$(dirname "$0")/testlib.sh"
+test_args 2 "LIBPACEGC LEAK_EXE" "$@"
 lib=$1 exe=$2
-case $lib in /*) ;; *) lib=$PWD/$lib ;; esac
-if [ ! -e "$lib" ]; then
-	echo "SKIP: $lib does not exist (library not built yet)"
-	exit 77
-fi
+test_lib "$lib"
 
 total_mb=768 live_mb=10 rate=256
 warmup=5
@@ -74,34 +66,15 @@ fail() {
 	exit 1
 }
 
-# run NAME RATE [ENV...]: runs the program, saves NAME.out/.err.
-run() {
-	local name=$1 r=$2 status
-	shift 2
-	set +e
-	env "$@" "$exe" "$total_mb" "$live_mb" "$r" \
-		</dev/null >"$tmp/$name.out" 2>"$tmp/$name.err"
-	status=$?
-	set -e
-	if [ "$status" -ne 0 ]; then
-		head -n 40 "$tmp/$name.err"
-		fail "the $name run exited $status"
-	fi
-}
-
 # The output does not depend on the rate: the plain run goes unpaced.
-run plain 0
+leak_run plain 0
 declare -A cycles
 summary=
 for g in 50 100 200; do
-	run "gogc$g" "$rate" LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$lib" \
+	leak_run "gogc$g" "$rate" LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$lib" \
 		PACEGC_GOGC=$g PACEGC_GODEBUG=gctrace=1,reclaimdelay=5
 	err=$tmp/gogc$g.err
-	if ! cmp -s "$tmp/plain.out" "$tmp/gogc$g.out"; then
-		diff -u --label plain --label "GOGC=$g" "$tmp/plain.out" \
-			"$tmp/gogc$g.out" | head -n 40 || true
-		fail "GOGC=$g: stdout (the live set's checksums) differs"
-	fi
+	same_stdout "gogc$g"
 	if grep -v -e '^gc ' -e '^leak: peak RSS ' "$err" | grep -q .; then
 		grep -v -e '^gc ' -e '^leak: peak RSS ' "$err" | head -n 20
 		fail "GOGC=$g: stderr holds more than gc lines and the RSS line"

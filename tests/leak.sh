@@ -37,25 +37,17 @@
 #     MB (so 13 to 34 MB over 4 * LIVE); plain: 820 MB.
 #   - dryrun: the preloaded peak RSS is at least half the plain one.
 # Exits 77 (skipped) when LIBPACEGC does not exist yet.
-set -eu
-export LC_ALL=C TZ=UTC
-
-if [ $# -ne 3 ]; then
-	echo "usage: $0 LIBPACEGC LEAK_EXE honor|ignore|defer|dryrun" >&2
-	exit 2
-fi
+# shellcheck source=tests/testlib.sh
+. "$(dirname "$0")/testlib.sh"
+test_args 3 "LIBPACEGC LEAK_EXE honor|ignore|defer|dryrun" "$@"
 lib=$1 exe=$2 mode=$3
-case $lib in /*) ;; *) lib=$PWD/$lib ;; esac
-if [ ! -e "$lib" ]; then
-	echo "SKIP: $lib does not exist (library not built yet)"
-	exit 77
-fi
+test_lib "$lib"
 
 total_mb=1024 live_mb=10 rate=512 overhead_mb=48 delay_ms=100
 bound_kb=$(((4 * live_mb + 2 * rate * delay_ms / 1000 + overhead_mb) * 1024))
 
 case $mode in
-honor | ignore | defer) env=(PACEGC_FREE=$mode) ;;
+honor | ignore | defer) env=("PACEGC_FREE=$mode") ;;
 dryrun) env=(PACEGC_RECLAIM=off) ;;
 *) echo "leak.sh: unknown mode $mode" >&2; exit 2 ;;
 esac
@@ -72,18 +64,12 @@ fail() {
 	exit 1
 }
 
-# run NAME [ENV...]: runs the program, saves NAME.out/.err, sets rss_kb.
+# run NAME [ENV...]: leak_run at the script's rate; stderr must hold
+# nothing but the RSS line.
 run() {
-	local name=$1 status
+	local name=$1
 	shift
-	set +e
-	env "$@" "$exe" "$total_mb" "$live_mb" "$rate" \
-		</dev/null >"$tmp/$name.out" 2>"$tmp/$name.err"
-	status=$?
-	set -e
-	[ "$status" -eq 0 ] || fail "the $name run exited $status"
-	rss_kb=$(sed -n 's/^leak: peak RSS \([0-9][0-9]*\) KiB$/\1/p' "$tmp/$name.err")
-	[ -n "$rss_kb" ] || fail "the $name run printed no peak RSS"
+	leak_run "$name" "$rate" "$@"
 	if grep -v '^leak: peak RSS ' "$tmp/$name.err" | grep -q .; then
 		fail "the $name run printed more than its RSS line on stderr"
 	fi
@@ -94,11 +80,7 @@ plain_kb=$rss_kb
 run preload LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$lib" "${env[@]}"
 preload_kb=$rss_kb
 
-if ! cmp -s "$tmp/plain.out" "$tmp/preload.out"; then
-	diff -u --label plain --label preload "$tmp/plain.out" "$tmp/preload.out" |
-		head -n 40 || true
-	fail "stdout (the live set's checksums) differs"
-fi
+same_stdout preload
 [ "$plain_kb" -gt $((4 * bound_kb)) ] ||
 	fail "plain peak RSS $plain_kb KiB is not above 4 * $bound_kb KiB:" \
 		"the program does not leak enough to prove anything"

@@ -39,19 +39,11 @@
 # The program paces itself at RATE, so the bound does not depend on how
 # fast the machine is.
 # Exits 77 (skipped) when LIBPACEGC does not exist yet.
-set -eu
-export LC_ALL=C TZ=UTC
-
-if [ $# -ne 3 ]; then
-	echo "usage: $0 LIBPACEGC LEAK_EXE gogc|off" >&2
-	exit 2
-fi
+# shellcheck source=tests/testlib.sh
+. "$(dirname "$0")/testlib.sh"
+test_args 3 "LIBPACEGC LEAK_EXE gogc|off" "$@"
 lib=$1 exe=$2 mode=$3
-case $lib in /*) ;; *) lib=$PWD/$lib ;; esac
-if [ ! -e "$lib" ]; then
-	echo "SKIP: $lib does not exist (library not built yet)"
-	exit 77
-fi
+test_lib "$lib"
 
 total_mb=512 live_mb=20 rate=128 limit_mb=64 delay_ms=100 cycles_ms=40 overhead_mb=16
 bound_kb=$(((limit_mb + overhead_mb) * 1024 + rate * (delay_ms + cycles_ms) * 1024 / 1000))
@@ -74,28 +66,15 @@ fail() {
 	exit 1
 }
 
-# run NAME RATE [ENV...]: runs the program, saves NAME.out/.err, sets
+# run NAME RATE [ENV...]: leak_run, then checks stderr and stdout; sets
 # rss_kb and ngc (gc lines).
 run() {
-	local name=$1 r=$2 status
-	shift 2
-	set +e
-	env "$@" "$exe" "$total_mb" "$live_mb" "$r" \
-		</dev/null >"$tmp/$name.out" 2>"$tmp/$name.err"
-	status=$?
-	set -e
-	[ "$status" -eq 0 ] || fail "the $name run exited $status"
-	rss_kb=$(sed -n 's/^leak: peak RSS \([0-9][0-9]*\) KiB$/\1/p' "$tmp/$name.err")
-	[ -n "$rss_kb" ] || fail "the $name run printed no peak RSS"
-	if grep -v -e '^leak: peak RSS ' -e '^gc ' "$tmp/$name.err" | grep -q .; then
-		fail "the $name run printed more than gc lines and its RSS line on stderr"
+	leak_run "$@"
+	if grep -v -e '^leak: peak RSS ' -e '^gc ' "$tmp/$1.err" | grep -q .; then
+		fail "the $1 run printed more than gc lines and its RSS line on stderr"
 	fi
-	ngc=$(grep -c '^gc ' "$tmp/$name.err" || true)
-	if ! cmp -s "$tmp/plain.out" "$tmp/$name.out"; then
-		diff -u --label plain --label "$name" "$tmp/plain.out" "$tmp/$name.out" |
-			head -n 40 || true
-		fail "the $name run's stdout (the live set's checksums) differs"
-	fi
+	ngc=$(grep -c '^gc ' "$tmp/$1.err" || true)
+	[ "$1" = plain ] || same_stdout "$1"
 }
 
 pre=LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$lib"

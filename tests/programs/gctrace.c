@@ -17,29 +17,10 @@
 
 #include "testutil.h"
 
-struct node {
-	struct node *next;
-	uint64_t seed;
-	size_t size;
-	unsigned char data[];
-};
-
 static size_t node_size(uint64_t *rng)
 {
 	uint64_t r = tu_next(rng);
 	return r % 64 ? 64 + (r >> 8) % 1024 : 4096 + (r >> 8) % 61440;
-}
-
-static struct node *new_node(uint64_t *rng)
-{
-	size_t size = node_size(rng);
-	struct node *n = malloc(sizeof *n + size);
-	CHECK(n != NULL, "malloc(%zu)", sizeof *n + size);
-	n->next = NULL;
-	n->seed = tu_next(rng);
-	n->size = size;
-	tu_fill(n->data, size, n->seed);
-	return n;
 }
 
 int main(int argc, char **argv)
@@ -55,7 +36,7 @@ int main(int argc, char **argv)
 	struct node *live = NULL;
 	size_t have = 0;
 	while (have < (size_t)live_mb << 20) {
-		struct node *n = new_node(&rng);
+		struct node *n = tu_new_node(&rng, node_size(&rng));
 		n->next = live;
 		live = n;
 		have += sizeof *n + n->size;
@@ -82,7 +63,7 @@ int main(int argc, char **argv)
 		/* Replace one node in 16; the old one is dropped. */
 		for (struct node **link = &live; *link; link = &(*link)->next)
 			if (tu_next(&rng) % 16 == 0) {
-				struct node *n = new_node(&rng);
+				struct node *n = tu_new_node(&rng, node_size(&rng));
 				n->next = (*link)->next;
 				*link = n;
 			}

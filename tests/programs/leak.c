@@ -30,13 +30,6 @@
 #define LISTS 64
 #define ROUNDS 64
 
-struct node {
-	struct node *next;
-	uint64_t seed;
-	size_t size;          /* bytes of data[] */
-	unsigned char data[]; /* tu_fill(data, size, seed) */
-};
-
 static struct node *lists[LISTS];
 static long rate_mb_s;
 static double t_start;
@@ -68,24 +61,12 @@ static size_t node_size(uint64_t *rng)
 	return r % 16 ? 16 + (r >> 8) % 480 : 1024 + (r >> 8) % 8192;
 }
 
-static struct node *new_node(uint64_t *rng)
-{
-	size_t size = node_size(rng);
-	struct node *n = malloc(sizeof *n + size);
-	CHECK(n != NULL, "malloc(%zu)", sizeof *n + size);
-	n->next = NULL;
-	n->seed = tu_next(rng);
-	n->size = size;
-	tu_fill(n->data, size, n->seed);
-	return n;
-}
-
 static size_t build_live(uint64_t *rng, size_t bytes)
 {
 	size_t have = 0, count = 0;
 	struct node *tail[LISTS] = { 0 };
 	while (have < bytes) {
-		struct node *n = new_node(rng);
+		struct node *n = tu_new_node(rng, node_size(rng));
 		unsigned l = count++ % LISTS;
 		if (tail[l])
 			tail[l]->next = n;
@@ -123,7 +104,7 @@ static void churn_live(uint64_t *rng)
 		struct node **link = &lists[l];
 		while (*link) {
 			if (tu_next(rng) % 32 == 0) {
-				struct node *n = new_node(rng);
+				struct node *n = tu_new_node(rng, node_size(rng));
 				n->next = (*link)->next;
 				*link = n;
 			}

@@ -58,6 +58,26 @@ static inline void tu_fill(void *p, size_t n, uint64_t seed)
 		b[i] = tu_byte(seed, i);
 }
 
+/* A list node with a pattern-filled payload: the unit of the programs
+ * that build live sets and garbage. */
+struct node {
+	struct node *next;
+	uint64_t seed;
+	size_t size;          /* bytes of data[] */
+	unsigned char data[]; /* tu_fill(data, size, seed) */
+};
+
+static inline struct node *tu_new_node(uint64_t *rng, size_t size)
+{
+	struct node *n = malloc(sizeof *n + size);
+	CHECK(n != NULL, "malloc(%zu)", sizeof *n + size);
+	n->next = NULL;
+	n->seed = tu_next(rng);
+	n->size = size;
+	tu_fill(n->data, size, n->seed);
+	return n;
+}
+
 /* Index of the first byte that does not match the pattern, or n. */
 static inline size_t tu_check(const void *p, size_t n, uint64_t seed)
 {
