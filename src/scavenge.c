@@ -15,11 +15,16 @@ static bool scavenge_over(const pacer_scavenge_goals_t *g, const heap_stats_t *s
   return retained > g->gcpercent || scavenge_held(s) > g->memory_limit;
 }
 
-size_t scavenge_run(const pacer_scavenge_goals_t *g, heap_stats_t *s, bool eager) {
-  if (s->dirty == 0 || !scavenge_over(g, s)) return 0;
+static size_t scavenge_release(bool eager) {
   size_t released = heap_purge();
   atomic_fetch_add(eager ? &scav_eager : &scav_bg, released);
   atomic_fetch_add(&scav_total, released);
+  return released;
+}
+
+size_t scavenge_run(const pacer_scavenge_goals_t *g, heap_stats_t *s, bool eager) {
+  if (s->dirty == 0 || !scavenge_over(g, s)) return 0;
+  size_t released = scavenge_release(eager);
   heap_read_stats(s);
   return released;
 }
@@ -34,9 +39,7 @@ static void scavenge_write(const heap_stats_t *s, bool forced) {
 }
 
 size_t scavenge_force(void) {
-  size_t released = heap_purge();
-  atomic_fetch_add(&scav_bg, released);
-  atomic_fetch_add(&scav_total, released);
+  size_t released = scavenge_release(false);
   if (config_get()->scavtrace > 0) {
     heap_stats_t s;
     heap_read_stats(&s);
