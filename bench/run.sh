@@ -3,7 +3,7 @@
 # allocators and print a markdown table of wall time and peak RSS as ratios
 # to jemalloc (to bdwgc for GC-only programs).
 #
-#   bash bench/run.sh [--suite alloc|gc|all] [--quick] [--runs N]
+#   bash bench/run.sh [--suite alloc|gc|go|all] [--quick] [--runs N]
 #                     [--build DIR] [--workloads a,b,...]
 #                     [--allocators a,b,...] [--timeout SECONDS] [--keep]
 #
@@ -12,7 +12,10 @@
 # same no-leak programs, leaky C programs and GC-only C programs (never
 # free) under glibc, jemalloc, pacegc and the bdwgc peer
 # (bench/peers/bdwgc_shim.c), with GC pause times (max, p99) from pacegc's
-# gctrace and bdwgc's GC_PRINT_STATS lines.  --suite all runs both.
+# gctrace and bdwgc's GC_PRINT_STATS lines.  --suite go compares pacegc's
+# pacing with the Go runtime's (golang-go): bench/churn.c under pacegc and
+# its twin bench/go/churn.go, both with gctrace, for each of GO_CONFIGS.
+# --suite all runs alloc and gc, and go when `go` is installed.
 #
 # Each (workload, allocator) pair runs N times (default 3), interleaved
 # (A B C, B C A, C A B, ...) to spread machine noise; the table shows the
@@ -95,13 +98,39 @@ GC_COLLECTORS=(pacegc bdwgc) # allocators with pause columns
 PAUSE_REFERENCE=bdwgc        # pause ratios are to this allocator
 NOLEAK_TARGET_TIME=1.05      # pacegc vs jemalloc on the no-leak section
 
+# ---------------------------------------------------------------------------
+# --suite go: "name|GOGC|GOMEMLIMIT" (--workloads selects by name), each run
+# as the Go program (GOGC, GOMEMLIMIT) and as the C program under pacegc
+# (PACEGC_GOGC, PACEGC_GOMEMLIMIT).  With GO_LIVE_MIB = 32 MiB live, GOGC=100
+# alone gives Go a heap goal of 65-90 MB and a peak RSS near 125 MiB, so
+# both limits bind.  Go counts its whole footprint against the limit, and
+# with 1-4 KiB objects replaced at random 12-15 MiB of it is not heap
+# (partly empty spans, free spans not yet returned, runtime metadata):
+# 64 MiB holds Go's goal near 52 MB, about 1.6x live, a limit that binds
+# with headroom left; 48 MiB holds it at the live heap itself, the tight
+# regime where the collector runs every few MB allocated (Go: about 1500
+# cycles for 4 GiB).
+GO_CONFIGS=(
+	"gogc100|100|off"
+	"gogc200|200|off"
+	"limit64|100|64MiB"
+	"limit48|100|48MiB"
+)
+GO_LIVE_MIB=32       # live heap of churn
+GO_TOTAL_MIB=4096    # bytes churn allocates at scale 100
+# pacegc confirms a leak at the second cycle that finds it unreachable and
+# at least reclaimdelay (100 ms by default) after the first; churn passes no
+# pointers through the kernel, so 0 brings it nearest Go, which frees
+# garbage at the first cycle.  Garbage still lives one cycle longer.
+GO_PACEGC_GODEBUG=gctrace=1,reclaimdelay=0
+
 # Compiled workloads: meson targets under bench/ (see bench/meson.build).
-BENCH_PROGRAMS=(mixed prodcons realloc leaky gctrees)
+BENCH_PROGRAMS=(mixed prodcons realloc leaky gctrees churn)
 # The bdwgc peer: built when libgc-dev is installed.
 BDWGC_SHIM=libbdwgc_shim.so
 
 # ---------------------------------------------------------------------------
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "run.sh: $*" >&2; exit 2; }
 note() { echo "run.sh: $*" >&2; }
 
@@ -140,7 +169,7 @@ while [ $# -gt 0 ]; do
 	--timeout) [ $# -ge 2 ] || die "--timeout needs seconds"; TIMEOUT=$2; shift ;;
 	--timeout=*) TIMEOUT=${1#*=} ;;
 	--keep) KEEP=1 ;;
-	--suite) [ $# -ge 2 ] || die "--suite needs alloc, gc or all"; SUITE=$2; shift ;;
+	--suite) [ $# -ge 2 ] || die "--suite needs alloc, gc, go or all"; SUITE=$2; shift ;;
 	--suite=*) SUITE=${1#*=} ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
@@ -166,9 +195,16 @@ all)
 	bash "${BASH_SOURCE[0]}" --suite alloc "${args[@]+"${args[@]}"}" || rc=$?
 	echo
 	bash "${BASH_SOURCE[0]}" --suite gc "${args[@]+"${args[@]}"}" || { r=$?; [ $rc -ne 0 ] || rc=$r; }
+	if command -v go >/dev/null; then
+		echo
+		bash "${BASH_SOURCE[0]}" --suite go "${args[@]+"${args[@]}"}" || { r=$?; [ $rc -ne 0 ] || rc=$r; }
+	else
+		note "suite go skipped: go not found (apt-get install golang-go)"
+	fi
 	exit $rc
 	;;
-*) die "--suite: alloc, gc or all, not $SUITE" ;;
+go) command -v go >/dev/null || die "--suite go needs the Go toolchain (apt-get install golang-go)" ;;
+*) die "--suite: alloc, gc, go or all, not $SUITE" ;;
 esac
 [ -n "$TIMEOUT" ] || TIMEOUT=$(( SCALE == 100 ? 600 : 120 ))
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout: not a positive number: $TIMEOUT"
@@ -266,6 +302,107 @@ subst() {
 	s=${s//@JEMALLOC@/$JEMALLOC}
 	echo "$s"
 }
+
+# ---------------------------------------------------------------------------
+# --suite go: the same churn, in Go under the Go runtime and in C under
+# pacegc, each config with gctrace on; bench/gctrace_summary.py reads the
+# traces and prints the table.
+go_build() { # builds bench/go/churn.go into $BIN/churn-go, offline
+	local gdir=$BIN/go
+	mkdir -p "$gdir"
+	(cd "$SRC/go" && env GOCACHE="$gdir/cache" GOPATH="$gdir/path" GO111MODULE=off \
+		GOFLAGS= GOPROXY=off CGO_ENABLED=0 go build -o "$BIN/churn-go" churn.go) ||
+		die "go build of bench/go/churn.go failed"
+}
+
+# go_run CONFIG-INDEX RUNTIME RUN: one timed run; appends its manifest line.
+go_run() {
+	local ci=$1 rt=$2 r=$3 name gogc limit
+	IFS='|' read -r name gogc limit <<<"${GO_CONFIGS[$ci]}"
+	local base=$WORK/go.$ci.$rt.$r rc=0
+	local -a envs cmd
+	if [ "$rt" = go ]; then
+		envs=(GOGC="$gogc" GOMEMLIMIT="$limit" GOMAXPROCS="$GO_PROCS" GODEBUG=gctrace=1)
+		cmd=("$BIN/churn-go")
+	else
+		envs=(LD_PRELOAD="$BUILD/src/libpacegc.so" PACEGC_GOGC="$gogc" PACEGC_GOMEMLIMIT="$limit"
+			PACEGC_GOMAXPROCS="$GO_PROCS" PACEGC_GODEBUG="$GO_PACEGC_GODEBUG")
+		cmd=("$BIN/churn")
+	fi
+	"$TIME_BIN" -f '%e %M %U %S' -o "$base.time" timeout -k 5 "$TIMEOUT" \
+		env -u LD_PRELOAD -u GODEBUG -u PACEGC_FREE -u PACEGC_RECLAIM "${envs[@]}" \
+		"${cmd[@]}" "$GO_TOTAL" "$GO_LIVE_MIB" </dev/null >"$base.out" 2>"$base.err" || rc=$?
+	if [ $rc -ne 0 ]; then
+		FAILED=1
+		note "$name under $rt: exit status $rc (run $((r + 1))); stderr:"
+		grep -v '^gc ' "$base.err" | tail -n 5 | sed 's/^/    /' >&2 || true
+		return
+	fi
+	if [ ! -f "$WORK/go.expected" ]; then
+		cp "$base.out" "$WORK/go.expected"
+	elif ! cmp -s "$base.out" "$WORK/go.expected"; then
+		FAILED=1
+		note "$name under $rt (run $((r + 1))): checksum differs: $(cat "$base.out") vs $(cat "$WORK/go.expected")"
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$gogc" "$limit" "$rt" "$base.err" "$base.time" \
+		>>"$WORK/go.manifest"
+}
+
+go_suite() {
+	[ -f "$BUILD/src/libpacegc.so" ] || die "no $(basename "$BUILD")/src/libpacegc.so (build it: ninja -C build)"
+	go_build
+	GO_PROCS=$(nproc)
+	GO_TOTAL=$(( GO_TOTAL_MIB * SCALE / 100 ))
+	[ "$GO_TOTAL" -ge 1 ] || GO_TOTAL=1
+	local -a sel=()
+	local ci name r k rt
+	for ci in "${!GO_CONFIGS[@]}"; do
+		IFS='|' read -r name _ <<<"${GO_CONFIGS[$ci]}"
+		in_list "$name" "$ONLY_W" && sel+=("$ci")
+	done
+	[ ${#sel[@]} -gt 0 ] || die "no config selected (configs: GO_CONFIGS in bench/run.sh)"
+	FAILED=0
+	local rts=(go pacegc)
+	note "churn: $GO_LIVE_MIB MiB live, $GO_TOTAL MiB allocated; $RUNS runs per cell, GOMAXPROCS $GO_PROCS"
+	for ci in "${sel[@]}"; do
+		IFS='|' read -r name _ <<<"${GO_CONFIGS[$ci]}"
+		printf 'run.sh: %-24s' "$name" >&2
+		for ((r = 0; r < RUNS; r++)); do
+			for ((k = 0; k < 2; k++)); do # alternate which runs first
+				rt=${rts[$(( (k + r) % 2 ))]}
+				go_run "$ci" "$rt" "$r"
+			done
+			printf ' %d' $((r + 1)) >&2
+		done
+		echo >&2
+	done
+	go_table
+	if [ $FAILED = 1 ]; then
+		echo "FAILED: a run failed or the checksums differed (see messages above)"
+		exit 1
+	fi
+}
+
+go_table() {
+	echo "## pacegc pacing vs the Go runtime"
+	echo
+	echo "- command: \`$SHOWN_CMD\`"
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "- machine: $(nproc) cores; $(go version | awk '{ print $3 }'); $(getconf GNU_LIBC_VERSION 2>/dev/null || echo 'glibc ?'); jemalloc $(dpkg-query -W -f='${Version}' libjemalloc2 2>/dev/null || echo '?')"
+	echo "- workload: bench/churn.c under pacegc (PACEGC_GODEBUG=$GO_PACEGC_GODEBUG), bench/go/churn.go under Go; $GO_LIVE_MIB MiB live in 1-4 KiB objects, $GO_TOTAL MiB allocated (half replacing live objects at random, half short-lived); GOMAXPROCS = PACEGC_GOMAXPROCS = $GO_PROCS"
+	echo "- $RUNS runs per cell, interleaved; each figure is the median over the runs. GCs: cycles per run; steady GCs and the h0/h1/h2/goal columns: cycles after the live set is full (h0 heap at cycle start, h1 at mark end, h2 marked live, goal, all in gctrace's whole MB). mean h0/h2 in brackets: 1+GOGC/100. GC CPU %: the last gctrace line's figure. Ratio rows: pacegc ÷ go"
+	echo
+	if [ -s "$WORK/go.manifest" ]; then
+		python3 "$SRC/gctrace_summary.py" "$WORK/go.manifest"
+	else
+		echo "no run succeeded"
+	fi
+}
+
+if [ "$SUITE" = go ]; then
+	go_suite
+	exit 0
+fi
 
 W_NAMES=() W_CMDS=() W_ALLOCS=() W_SECTION=()
 for w in "${WORKLOADS[@]}"; do

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   meson ninja-build pkg-config gcc g++ binutils        # build
   libjemalloc-dev libunwind-dev check                   # libraries
-  libjemalloc2 time libgc-dev                           # benchmarks: plain jemalloc, peak RSS, bdwgc peer
+  libjemalloc2 time libgc-dev golang-go                 # benchmarks: plain jemalloc, peak RSS, bdwgc peer, Go runtime
   python3 perl sqlite3 git coreutils jq libpython3.11-testsuite # real programs run by the tests and demo
 )
 
