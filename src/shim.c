@@ -2,7 +2,7 @@
  * The exported allocation family.  Each function forwards to the heap (or
  * to stats.c for the glibc introspection calls); the semantics, errno
  * values included, are glibc's.  Then the few libc wrappers the collector
- * needs, forwarding to threads.c and kernroots.c.
+ * needs, forwarding to threads.c, kernroots.c and restart.c.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "handlers.h"
 #include "heap.h"
 #include "kernroots.h"
 #include "restart.h"
@@ -66,7 +67,6 @@ EXPORT int malloc_info(int options, FILE *fp) { return stats_malloc_info(options
 
 /* ---- libc wrappers the collector needs (DESIGN.md rules 1 and 7) ---- */
 
-int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 int __sigsuspend(const sigset_t *mask);
 int __close(int fd);
 
@@ -84,14 +84,12 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
     if (old) memset(old, 0, sizeof *old);
     return 0;
   }
-  return __sigaction(sig, act, old);
+  return handlers_sigaction(sig, act, old);
 }
 
 EXPORT sighandler_t signal(int sig, sighandler_t handler) {
-  static sighandler_t (*real)(int, sighandler_t);
   if (unlikely(threads_is_suspend_signal(sig))) return SIG_DFL;
-  if (real == NULL) real = (sighandler_t (*)(int, sighandler_t))dlsym(RTLD_NEXT, "signal");
-  return real(sig, handler);
+  return handlers_signal(sig, handler);
 }
 
 /* Masks never block the suspend signal. */
@@ -154,4 +152,32 @@ EXPORT unsigned int sleep(unsigned int seconds) {
 EXPORT int usleep(useconds_t usec) {
   struct timespec req = {usec / 1000000, (long)(usec % 1000000) * 1000};
   return restart_nanosleep(&req, NULL);
+}
+
+/* Waits a cycle does not cut short (restart.c). */
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout_ms) {
+  return restart_poll(fds, n, timeout_ms);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout,
+                 const sigset_t *mask) {
+  return restart_ppoll(fds, n, timeout, mask);
+}
+
+EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *timeout) {
+  return restart_select(n, r, w, e, timeout);
+}
+
+EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *timeout,
+                   const sigset_t *mask) {
+  return restart_pselect(n, r, w, e, timeout, mask);
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout_ms) {
+  return restart_epoll_pwait(epfd, events, max, timeout_ms, NULL);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout_ms,
+                       const sigset_t *mask) {
+  return restart_epoll_pwait(epfd, events, max, timeout_ms, mask);
 }

@@ -23,6 +23,9 @@ typedef struct thread_ctl {
                                           stack, 0 until first known */
   volatile sig_atomic_t suspends;      /* suspend signals this thread took:
                                           tells whether an EINTR was ours */
+  volatile sig_atomic_t handled;       /* program handlers this thread ran
+                                          (handlers.c): whether it was not
+                                          ours alone */
 } thread_ctl_t;
 
 /* Initial-exec: the suspend handler reads it, and a dynamic TLS access
