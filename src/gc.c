@@ -118,8 +118,9 @@ static uint64_t gc_reclaim_delay_ns(const pacegc_config_t *c) {
 /* Whether a cycle starting at `now` can reclaim leaks: condemned garbage
  * is freed only once the reclaim delay has passed, and until then a cycle
  * neither frees nor condemns (sweep.h).  Heap-triggered cycles wait for
- * it: a cycle that cannot free anything would stop the world for nothing,
- * and the heap holds the same memory with or without it. */
+ * it: a cycle that cannot free anything would stop the world for nothing.
+ * (The program then runs faster and makes more garbage per delay: memory
+ * for time, README's collector benchmark.) */
 static bool gc_cycle_can_reclaim(const pacegc_config_t *c, uint64_t now) {
   return sweep_mode(c) != SWEEP_LEAKS || now - gc.condemned_at_ns >= gc_reclaim_delay_ns(c);
 }

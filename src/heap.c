@@ -500,9 +500,7 @@ static size_t stat_read(const char *name) {
  * covering address space handed to jemalloc is ever touched. */
 static size_t heap_index_touched(void) {
   uint64_t used = atomic_load(&heap.unused) - heap.start, size = heap.end - heap.start;
-  uint64_t index = objindex_states_bytes(size) + objindex_marks_bytes(size) +
-                   objindex_pages_bytes(size);
-  return (size_t)(index * used / size);
+  return (size_t)((unsigned __int128)heap.index_mapped * used / size);   /* 2^64 < 25 GiB * 1 TiB */
 }
 
 void heap_read_stats(heap_stats_t *s) {
