@@ -43,6 +43,11 @@ int handlers_sigaction(int sig, const struct sigaction *act, struct sigaction *o
     if (r == 0 && old != NULL) handlers_unwrap(sig, old);
     return r;
   }
+  /* The old action first: the tables are about to hold the new one. */
+  if (old != NULL) {
+    if (__sigaction(sig, NULL, old) != 0) return -1;
+    handlers_unwrap(sig, old);
+  }
   struct sigaction wrapped = *act;
   if (act->sa_flags & SA_SIGINFO) {
     atomic_store(&info_handlers[sig], act->sa_sigaction);
@@ -51,9 +56,7 @@ int handlers_sigaction(int sig, const struct sigaction *act, struct sigaction *o
     atomic_store(&plain_handlers[sig], act->sa_handler);
     wrapped.sa_handler = trampoline_plain;
   }
-  int r = __sigaction(sig, &wrapped, old);
-  if (r == 0 && old != NULL) handlers_unwrap(sig, old);
-  return r;
+  return __sigaction(sig, &wrapped, NULL);
 }
 
 /* glibc's signal() sets its own flags (SA_RESTART unless siginterrupt

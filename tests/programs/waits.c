@@ -36,6 +36,11 @@ static void on_usr1(int sig)
 	got_usr1 = 1;
 }
 
+static void on_other(int sig)
+{
+	(void)sig;
+}
+
 static long elapsed_ms(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -121,6 +126,11 @@ int main(void)
 	/* pacegc wraps handlers (src/handlers.h); the program sees its own. */
 	sigaction(SIGUSR1, NULL, &now);
 	printf("sigaction gives back the handler: %s\n", now.sa_handler == on_usr1 ? "yes" : "no");
+	struct sigaction other = { .sa_handler = on_other }, prev;
+	sigaction(SIGUSR2, &other, NULL);
+	sigaction(SIGUSR2, &sa, &prev);
+	printf("sigaction gives back the handler it replaces: %s\n",
+	       prev.sa_handler == on_other ? "yes" : "no");
 	signal(SIGUSR2, on_usr1);
 	printf("signal gives back the handler: %s\n", signal(SIGUSR2, SIG_DFL) == on_usr1 ? "yes" : "no");
 	sigset_t usr1;
