@@ -13,31 +13,27 @@ static void put_str(out_t *o, const char *s) {
   while (*s) put_char(o, *s++);
 }
 
-/* Go's itoaDiv: val printed with a decimal point dec (>= 1) digits from
- * the right, padded with zeros ("0.099"). */
-static void put_div(out_t *o, uint64_t val, int dec) {
-  char tmp[32];
-  int i = (int)sizeof tmp;
-  for (int d = 0; d < dec; d++) {
-    tmp[--i] = (char)('0' + val % 10);
-    val /= 10;
-  }
-  tmp[--i] = '.';
-  do {
-    tmp[--i] = (char)('0' + val % 10);
-    val /= 10;
-  } while (val);
-  for (; i < (int)sizeof tmp; i++) put_char(o, tmp[i]);
-}
-
-static void put_u64(out_t *o, uint64_t v) {
+/* v in decimal, zero-padded to at least `width` digits. */
+static void put_digits(out_t *o, uint64_t v, int width) {
   char tmp[24];
   int i = (int)sizeof tmp;
   do {
     tmp[--i] = (char)('0' + v % 10);
     v /= 10;
-  } while (v);
+  } while (v || (int)sizeof tmp - i < width);
   for (; i < (int)sizeof tmp; i++) put_char(o, tmp[i]);
+}
+
+static void put_u64(out_t *o, uint64_t v) { put_digits(o, v, 1); }
+
+/* Go's itoaDiv: val printed with a decimal point dec (1..19) digits from
+ * the right, padded with zeros ("0.099"). */
+static void put_div(out_t *o, uint64_t val, int dec) {
+  uint64_t unit = 1;
+  for (int d = 0; d < dec; d++) unit *= 10;
+  put_u64(o, val / unit);
+  put_char(o, '.');
+  put_digits(o, val % unit, dec);
 }
 
 static void put_ms(out_t *o, uint64_t ns) {
