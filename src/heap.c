@@ -522,13 +522,12 @@ void heap_read_stats(heap_stats_t *s) {
   s->bookkeeping = index + meta - index_mapped;
 }
 
-size_t heap_purge(void) {
+size_t heap_purge(heap_stats_t *s) {
   if (atomic_load(&heap_state) != HEAP_READY) return 0;
-  heap_stats_t before, after;
-  heap_read_stats(&before);
+  size_t dirty = s->dirty;
   char name[32];
   snprintf(name, sizeof name, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
   pacegc_je_mallctl(name, NULL, NULL, NULL, 0);
-  heap_read_stats(&after);
-  return before.dirty > after.dirty ? before.dirty - after.dirty : 0;
+  heap_read_stats(s);
+  return dirty > s->dirty ? dirty - s->dirty : 0;
 }

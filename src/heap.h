@@ -127,7 +127,9 @@ typedef struct heap_stats {
 /* One snapshot of jemalloc's counters (a mallctl "epoch" refresh, which
  * takes every arena's stats lock: not for the fast path). */
 void heap_read_stats(heap_stats_t *s);
-/* Returns every free dirty page to the OS; the bytes released. */
-size_t heap_purge(void);
+/* Returns every free dirty page to the OS; the bytes released.  *s is a
+ * snapshot taken just before (the dirty bytes it counts are what goes)
+ * and is refreshed after. */
+size_t heap_purge(heap_stats_t *s);
 
 #endif

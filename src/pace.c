@@ -65,7 +65,7 @@ static void pace_feed_memory(const heap_stats_t *hs, int64_t heap_live) {
 }
 
 static pacer_scavenge_goals_t pace_scavenge_goals(const heap_stats_t *hs) {
-  return pacer_scavenge_goals(&pace_pacer, scavenge_held(hs), (uint64_t)hs->active + hs->dirty,
+  return pacer_scavenge_goals(&pace_pacer, scavenge_held(hs), scavenge_retained(hs),
                               pace.last_inuse, (uint64_t)PAGE_SIZE);
 }
 

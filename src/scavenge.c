@@ -11,12 +11,12 @@
 static _Atomic uint64_t scav_bg, scav_eager, scav_total;
 
 static bool scavenge_over(const pacer_scavenge_goals_t *g, const heap_stats_t *s) {
-  uint64_t retained = (uint64_t)s->active + s->dirty;
-  return retained > g->gcpercent || scavenge_held(s) > g->memory_limit;
+  return scavenge_retained(s) > g->gcpercent || scavenge_held(s) > g->memory_limit;
 }
 
-static size_t scavenge_release(bool eager) {
-  size_t released = heap_purge();
+/* *s: a snapshot from just before; refreshed. */
+static size_t scavenge_release(heap_stats_t *s, bool eager) {
+  size_t released = heap_purge(s);
   atomic_fetch_add(eager ? &scav_eager : &scav_bg, released);
   atomic_fetch_add(&scav_total, released);
   return released;
@@ -24,9 +24,7 @@ static size_t scavenge_release(bool eager) {
 
 size_t scavenge_run(const pacer_scavenge_goals_t *g, heap_stats_t *s, bool eager) {
   if (s->dirty == 0 || !scavenge_over(g, s)) return 0;
-  size_t released = scavenge_release(eager);
-  heap_read_stats(s);
-  return released;
+  return scavenge_release(s, eager);
 }
 
 static void scavenge_write(const heap_stats_t *s, bool forced) {
@@ -39,12 +37,10 @@ static void scavenge_write(const heap_stats_t *s, bool forced) {
 }
 
 size_t scavenge_force(void) {
-  size_t released = scavenge_release(false);
-  if (config_get()->scavtrace > 0) {
-    heap_stats_t s;
-    heap_read_stats(&s);
-    scavenge_write(&s, true);
-  }
+  heap_stats_t s;
+  heap_read_stats(&s);
+  size_t released = scavenge_release(&s, false);
+  if (config_get()->scavtrace > 0) scavenge_write(&s, true);
   return released;
 }
 

@@ -26,6 +26,12 @@ static inline uint64_t scavenge_held(const heap_stats_t *s) {
   return (uint64_t)s->resident + s->bookkeeping;
 }
 
+/* Retained heap pages: in use plus free ones not yet returned (Go's
+ * heapInUse + heapFree). */
+static inline uint64_t scavenge_retained(const heap_stats_t *s) {
+  return (uint64_t)s->active + s->dirty;
+}
+
 /* Releases free pages if s is over a goal; `eager` says the release is
  * for the limit itself.  Returns bytes released; s is updated. */
 size_t scavenge_run(const pacer_scavenge_goals_t *g, heap_stats_t *s, bool eager);
