@@ -29,6 +29,7 @@ const pacegc_config_t config_default = {
   .free_mode = FREE_HONOR,
   .reclaim = true,
   .reclaim_delay_ms = 100,
+  .ptrace = 1,
 };
 
 /* ---- Slices of the input, and bounded output ---- */
@@ -159,6 +160,7 @@ static const word_t free_words[] = {
 static const word_t on_off_words[] = {
   { "on", 1 }, { "off", 0 }, { "true", 1 }, { "false", 0 }, { "1", 1 }, { "0", 0 }, { NULL, 0 },
 };
+static const word_t auto_words[] = { { "auto", 0 }, { NULL, 0 } };
 static const word_t pacer_words[] = {
   { "go118", 0 }, { "default", 0 }, { "go117", 1 }, { NULL, 0 },
 };
@@ -186,6 +188,10 @@ static const option_t godebug_keys[] = {
   { .name = "dangling", .kind = KIND_INT, FIELD(dangling), .max = 1, .expect = "not 0 or 1" },
   { .name = "reclaimdelay", .kind = KIND_INT, FIELD(reclaim_delay_ms), .max = 3600000,
     .expect = "not a number of milliseconds" },
+  /* glibc keeps 32 and 33 for itself: real-time signals are 34..64. */
+  { .name = "stopsignal", .kind = KIND_INT, FIELD(stop_signal), .min = 34, .max = 64,
+    .words = auto_words, .expect = "not a real-time signal number (34..64) or \"auto\"" },
+  { .name = "ptrace", .kind = KIND_INT, FIELD(ptrace), .max = 1, .expect = "not 0 or 1" },
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -277,13 +283,15 @@ static bool parse_word(const option_t *o, slice_t s, int64_t *v, sbuf_t *why) {
 static bool parse_percent(slice_t s, uint64_t memory, int64_t *v, sbuf_t *why) {
   uint64_t whole, frac = 0, scale = 1;
   size_t i = leading_digits(s, &whole);
-  bool ok = i > 0;
+  bool ok = i > 0, dropped = false;   /* a nonzero digit past the ninth decimal */
   if (ok && i < s.n && s.p[i] == '.') {
     size_t first = ++i;
     for (; i < s.n && is_digit(s.p[i]); i++) {
-      if (scale < 1000000000) {  /* further digits cannot matter */
+      if (scale < 1000000000) {  /* nine decimals are kept; later ones only refuse 100.x% */
         frac = frac * 10 + (uint64_t)(s.p[i] - '0');
         scale *= 10;
+      } else if (s.p[i] != '0') {
+        dropped = true;
       }
     }
     ok = i > first;
@@ -294,7 +302,8 @@ static bool parse_percent(slice_t s, uint64_t memory, int64_t *v, sbuf_t *why) {
     return false;
   }
   uint64_t parts = whole * scale + frac;  /* whole is checked first: no overflow */
-  if (negative || whole > 100 || parts < scale || parts > 100 * scale) {
+  if (negative || whole > 100 || parts < scale || parts > 100 * scale ||
+      (parts == 100 * scale && dropped)) {
     put_str(why, "must be between 1% and 100%");
     return false;
   }

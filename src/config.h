@@ -34,6 +34,9 @@ typedef struct pacegc_config {
                              objects still referenced, with call stacks */
   int reclaim_delay_ms;   /* reclaimdelay=MS: least time between the two
                              cycles that must both find a leak unreachable */
+  int stop_signal;        /* stopsignal=N: the real-time signal that stops
+                             threads; 0 (auto) picks SIGRTMAX-2 */
+  int ptrace;             /* ptrace=0: never stop a thread with ptrace */
   free_mode_t free_mode;  /* PACEGC_FREE */
   bool reclaim;           /* PACEGC_RECLAIM=on|off */
 } pacegc_config_t;

@@ -31,9 +31,11 @@ typedef enum gc_reason {
   GC_HEAP,     /* the heap reached the trigger; the CPU limiter may put it off */
   GC_STRESS,   /* gcstress */
   GC_USER,     /* pacegc_collect(): "(forced)" in the trace; waits for a running cycle */
+  GC_TICK,     /* not a cycle: the pacer's tick (pace.h), on pacegc's stack */
 } gc_reason_t;
 
-/* Runs a cycle now, unless one is running (GC_USER waits for it). */
+/* Runs a cycle now, unless one is running (GC_USER waits for it).  After
+ * a stop failed, GC_HEAP and GC_STRESS cycles wait for a while. */
 void gc_collect(gc_reason_t why);
 
 /* The collector's part of pacegc_read_stats(). */

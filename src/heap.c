@@ -20,8 +20,10 @@
 #include <sys/resource.h>
 #include <jemalloc/jemalloc.h>
 
+#include "libcmalloc.h"
 #include "meta.h"
 #include "provenance.h"
+#include "range.h"
 #include "report.h"
 #include "system.h"
 #include "threads.h"
@@ -38,15 +40,6 @@ size_t pacegc_je_sallocx(const void *p, int flags);
 size_t pacegc_je_nallocx(size_t size, int flags);
 int pacegc_je_mallctl(const char *name, void *old, size_t *oldlen, void *new_, size_t newlen);
 
-/* narenas:1 — one automatic arena is enough: it only serves jemalloc's
- * internals, since every thread is moved to pacegc's arenas before it
- * allocates.
- * lg_extent_max_active_fit:16 — a sweep frees in bulk, so whole runs of
- * slabs empty at once and coalesce into large dirty extents.  jemalloc's
- * default (6) refuses to cut a slab out of an extent more than 64 times
- * its size and maps fresh pages instead: a program leaking 1 GB with
- * 16 MB live grew to 330 MB resident that way, against 55 MB with 16. */
-const char *pacegc_je_malloc_conf = "narenas:1,lg_extent_max_active_fit:16";
 
 /* glibc's allocator, used only if pacegc cannot set up its heap at all. */
 void *__libc_malloc(size_t);
@@ -55,131 +48,11 @@ void *__libc_realloc(void *, size_t);
 void *__libc_memalign(size_t, size_t);
 void __libc_free(void *);
 
-#define HEAP_RESERVE_MAX ((size_t)1 << 40)   /* 1 TiB of address space */
-#define HEAP_RESERVE_MIN ((size_t)1 << 32)
-#define HEAP_ALIGN       ((size_t)2 << 20)   /* huge-page aligned */
-#define HEAP_ARENAS_MAX  64
 
 enum { HEAP_NONE, HEAP_INITIALIZING, HEAP_READY, HEAP_FAILED };
 static _Atomic int heap_state;
 static __thread unsigned char heap_initializing;
 static _Atomic unsigned heap_next_arena;
-
-/* ---- the reserved range and jemalloc's extent hooks ---- */
-
-/* Hands jemalloc fresh, committed, zeroed pages from the range.  Addresses
- * are never handed out twice: jemalloc retains and reuses what it gets. */
-static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
-                        size_t alignment, bool *zero, bool *commit, unsigned arena) {
-  (void)h; (void)arena;
-  size_t align = alignment < PAGE_SIZE ? PAGE_SIZE : alignment;
-  uintptr_t cur = atomic_load(&heap.unused), at;
-  do {
-    if (new_addr != NULL && (uintptr_t)new_addr != cur) return NULL;
-    at = new_addr != NULL ? cur : align_up(cur, align);
-    if (at + size > heap.end || at + size < at) return NULL;
-  } while (!atomic_compare_exchange_weak(&heap.unused, &cur, at + size));
-  if (mprotect((void *)at, size, PROT_READ | PROT_WRITE) != 0) return NULL;
-  *zero = true;
-  *commit = true;
-  return (void *)at;
-}
-
-/* Refusing dalloc makes jemalloc keep the range as retained memory. */
-static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size,
-                        bool committed, unsigned arena) {
-  (void)h; (void)addr; (void)size; (void)committed; (void)arena;
-  return true;
-}
-
-static void hook_destroy(extent_hooks_t *h, void *addr, size_t size,
-                         bool committed, unsigned arena) {
-  (void)h; (void)committed; (void)arena;
-  madvise(addr, size, MADV_DONTNEED);
-}
-
-/* MADV_DONTNEED, not MADV_FREE: resident memory must drop at once, because
- * the memory limit and every RSS measurement count it. */
-static bool hook_purge_forced(extent_hooks_t *h, void *addr, size_t size,
-                              size_t offset, size_t length, unsigned arena) {
-  (void)h; (void)size; (void)arena;
-  return madvise((char *)addr + offset, length, MADV_DONTNEED) != 0;
-}
-
-/* The range is one mapping, so any two neighbouring extents may merge and
- * any extent may split. */
-static bool hook_split(extent_hooks_t *h, void *addr, size_t size, size_t a,
-                       size_t b, bool committed, unsigned arena) {
-  (void)h; (void)addr; (void)size; (void)a; (void)b; (void)committed; (void)arena;
-  return false;
-}
-
-static bool hook_merge(extent_hooks_t *h, void *a, size_t asize, void *b,
-                       size_t bsize, bool committed, unsigned arena) {
-  (void)h; (void)a; (void)asize; (void)b; (void)bsize; (void)committed; (void)arena;
-  return false;
-}
-
-/* commit/decommit and purge_lazy are left out: jemalloc then purges with
- * purge_forced and never decommits. */
-static extent_hooks_t heap_hooks = {
-  .alloc = hook_alloc,
-  .dalloc = hook_dalloc,
-  .destroy = hook_destroy,
-  .purge_forced = hook_purge_forced,
-  .split = hook_split,
-  .merge = hook_merge,
-};
-
-/* As much address space as the process may have, up to 1 TiB. */
-static size_t heap_reserve_size(void) {
-  struct rlimit rl;
-  size_t want = HEAP_RESERVE_MAX;
-  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-      rl.rlim_cur / 4 < want)
-    want = align_down(rl.rlim_cur / 4, HEAP_ALIGN);
-  return want < HEAP_RESERVE_MIN ? HEAP_RESERVE_MIN : want;
-}
-
-static bool heap_reserve(void) {
-  for (size_t size = heap_reserve_size(); size >= HEAP_ALIGN * 64; size /= 2) {
-    void *p = mmap(NULL, size + HEAP_ALIGN, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) continue;
-    uintptr_t start = align_up((uintptr_t)p, HEAP_ALIGN);
-    if (start > (uintptr_t)p) munmap(p, start - (uintptr_t)p);
-    munmap((void *)(start + size), (uintptr_t)p + HEAP_ALIGN - start);
-    void *states = meta_map(objindex_states_bytes(size), "pacegc-index");
-    void *marks = meta_map(objindex_marks_bytes(size), "pacegc-marks");
-    void *pages = meta_map(objindex_pages_bytes(size), "pacegc-pages");
-    if (!states || !marks || !pages) return false;
-    heap.start = start;
-    heap.end = start + size;
-    heap.index_mapped = objindex_states_bytes(size) + objindex_marks_bytes(size) +
-                        objindex_pages_bytes(size);
-    atomic_store(&heap.unused, start);
-    objindex_init(&heap.index, start, size, states, marks, pages);
-    return true;
-  }
-  return false;
-}
-
-static bool heap_create_arenas(void) {
-  int cpus = system_cpus();
-  unsigned n = (unsigned)(cpus > 0 ? 4 * cpus : 4);
-  if (n > HEAP_ARENAS_MAX) n = HEAP_ARENAS_MAX;
-  for (unsigned i = 0; i < n; i++) {
-    unsigned ind;
-    size_t len = sizeof ind;
-    extent_hooks_t *hooks = &heap_hooks;
-    if (pacegc_je_mallctl("arenas.create", &ind, &len, &hooks, sizeof hooks) != 0)
-      return i > 0 && (heap.narenas = i, true);
-    if (i == 0) heap.first_arena = ind;
-    else if (ind != heap.first_arena + i) return heap.narenas = i, true;
-  }
-  heap.narenas = n;
-  return true;
-}
 
 static void heap_fill_class_table(void) {
   for (size_t i = 0; i <= HEAP_CLASS_TABLE_MAX >> GRANULE_SHIFT; i++) {
@@ -190,13 +63,16 @@ static void heap_fill_class_table(void) {
 
 void heap_configure(const pacegc_config_t *c) { heap_free_mode = c->free_mode; }
 
+void heap_disable_collection(void) { heap_free_mode = FREE_HONOR; }
+
 static bool heap_init(void) {
-  if (!heap_reserve()) {
+  libcmalloc_init();
+  if (!range_init()) {
     report("cannot reserve an address range for the heap (%s); using glibc malloc",
            strerror(errno));
     return false;
   }
-  if (!heap_create_arenas()) {
+  if (!range_create_arenas()) {
     report("cannot create jemalloc arenas; using glibc malloc");
     return false;
   }
@@ -356,6 +232,18 @@ static void *heap_aligned(size_t alignment, size_t n) {
                                           MALLOCX_LG_ALIGN(lg) | heap_flags()));
 }
 
+void *heap_mallocx(size_t n, int flags) {
+  unsigned arena = (unsigned)(flags >> 20) - 1;   /* MALLOCX_ARENA's encoding */
+  if ((flags >> 20) != 0 && !range_arena_is_own(arena)) flags &= (1 << 20) - 1;
+  switch (heap_prepare()) {
+  case PREP_LIBC: return __libc_malloc(n);
+  case PREP_BOOT: return boot_alloc(n, GRANULE);
+  case PREP_HEAP: break;
+  }
+  if (!heap_thread_ready && (flags >> 20) == 0) flags |= heap_flags();
+  return heap_index_new(pacegc_je_mallocx(n < GRANULE ? GRANULE : n, flags));
+}
+
 void *heap_memalign(size_t alignment, size_t n) {
   if (alignment > SIZE_MAX / 2 + 1) {
     errno = EINVAL;
@@ -397,8 +285,8 @@ void *heap_reallocarray(void *p, size_t nmemb, size_t size) {
   return heap_realloc(p, n);
 }
 
-/* realloc of memory the heap does not own: boot memory is copied out;
- * anything else is reported and left alone. */
+/* realloc of memory the heap does not own: boot memory is copied out,
+ * glibc's goes to glibc; anything else is reported and left alone. */
 static void *heap_realloc_foreign(void *p, size_t n) {
   if (atomic_load(&heap_state) == HEAP_FAILED && !boot_contains(p))
     return __libc_realloc(p, n);
@@ -407,6 +295,8 @@ static void *heap_realloc_foreign(void *p, size_t n) {
     if (q) memcpy(q, p, boot_size(p) < n ? boot_size(p) : n);
     return q;
   }
+  if (!objindex_covers(&heap.index, (uintptr_t)p) && libcmalloc_owns(p))
+    return __libc_realloc(p, n);
   heap_free_invalid(p, "realloc");
   errno = ENOMEM;
   return NULL;
@@ -424,16 +314,41 @@ static void *heap_realloc_move(void *p, size_t old, size_t n) {
   return q;
 }
 
-/* A large allocation that grows in place.  The index learns the new size
- * after jemalloc has it: a mark in between scans only the old part, and
- * the new part holds nothing yet. */
+/* Resizes the large allocation at p (old usable bytes) in place, as
+ * jemalloc's xallocx does: to at least n and at most n + extra bytes if it
+ * can.  Returns the usable size after.  Growing, the index learns the new
+ * size after jemalloc has it: a mark in between scans only the old part,
+ * and the new part holds nothing yet.  Shrinking, the index forgets the
+ * tail before jemalloc can hand it to someone else; if jemalloc then keeps
+ * another size, the index is put right. */
+static size_t heap_resize_large(void *p, size_t old, size_t n, size_t extra) {
+  size_t want = pacegc_je_nallocx(n, 0);
+  bool shrink = want < old;
+  if (shrink) objindex_resize_large(&heap.index, (uintptr_t)p, old, want);
+  size_t usable = pacegc_je_xallocx(p, n, extra, heap_flags());
+  if (usable != (shrink ? want : old))
+    objindex_resize_large(&heap.index, (uintptr_t)p, shrink ? want : old, usable);
+  heap_account((int64_t)usable - (int64_t)old);
+  return usable;
+}
+
+size_t heap_resize_in_place(void *p, size_t n, size_t extra) {
+  uintptr_t a = (uintptr_t)p;
+  if (!objindex_is_start(&heap.index, a)) {
+    heap_free_invalid(p, "xallocx");
+    return 0;
+  }
+  size_t old = objindex_size(&heap.index, a);
+  if (old <= OBJINDEX_SMALL_MAX || n == 0 || heap_prepare() != PREP_HEAP) return old;
+  return heap_resize_large(p, old, n, extra);
+}
+
+/* realloc's growth in place, where a moved copy is not needed: a large
+ * allocation whose frees are honoured (deferred or ignored frees keep the
+ * old contents where a stale pointer finds them, so those move). */
 static bool heap_grow_in_place(void *p, size_t old, size_t n) {
   if (old <= OBJINDEX_SMALL_MAX || n <= old || heap_free_mode != FREE_HONOR) return false;
-  size_t usable = pacegc_je_xallocx(p, n, 0, heap_flags());
-  if (usable < n) return false;
-  objindex_insert_large(&heap.index, (uintptr_t)p, usable);
-  heap_account((int64_t)usable - (int64_t)old);
-  return true;
+  return heap_resize_large(p, old, n, 0) >= n;
 }
 
 /* No jemalloc call here may happen in a no-park section: a thread already
@@ -447,6 +362,11 @@ void *heap_realloc(void *p, size_t n) {
   }
   uintptr_t a = (uintptr_t)p;
   if (unlikely(!objindex_is_start(&heap.index, a))) return heap_realloc_foreign(p, n);
+  if (unlikely(heap_free_mode == FREE_DEFER && objindex_has_flag(&heap.index, a))) {
+    heap_free_invalid(p, "realloc");     /* freed already, only quarantined */
+    errno = ENOMEM;
+    return NULL;
+  }
   size_t old = objindex_size(&heap.index, a);
   if (n <= HEAP_CLASS_TABLE_MAX &&
       old == (size_t)heap.class_granules[(n + GRANULE - 1) >> GRANULE_SHIFT] << GRANULE_SHIFT)
@@ -462,14 +382,18 @@ size_t heap_usable_size(const void *p) {
   uintptr_t a = (uintptr_t)p;
   if (likely(objindex_is_start(&heap.index, a))) return objindex_size(&heap.index, a);
   if (boot_contains(p)) return boot_size(p);
+  if (!objindex_covers(&heap.index, a) && libcmalloc_owns(p))
+    return libcmalloc_usable_size((void *)p);
   report_with_stack("malloc_usable_size(%p): no live allocation starts here; returning 0", p);
   return 0;
 }
 
-/* free() of something the index does not own: tell the user what it is. */
+/* free() of something the index does not own: glibc's own allocations go
+ * back to glibc; of anything else, tell the user what it is. */
 void heap_free_invalid(void *p, const char *caller) {
   if (boot_contains(p)) return;                  /* boot memory is never reused */
-  if (atomic_load(&heap_state) == HEAP_FAILED) {
+  if (atomic_load(&heap_state) == HEAP_FAILED ||
+      (!objindex_covers(&heap.index, (uintptr_t)p) && libcmalloc_owns(p))) {
     __libc_free(p);
     return;
   }
@@ -477,7 +401,8 @@ void heap_free_invalid(void *p, const char *caller) {
   size_t size;
   bool found = objindex_find(&heap.index, (uintptr_t)p, &start, &size);
   if (found && start == (uintptr_t)p)   /* only when frees are deferred */
-    report_with_stack("%s(%p): already freed (double free); ignored", caller, p);
+    report_with_stack("%s(%p): already freed%s; ignored", caller, p,
+                      strcmp(caller, "realloc") == 0 ? "" : " (double free)");
   else if (found)
     report_with_stack("%s(%p): points %zu bytes into the live %zu-byte allocation at %p; ignored",
                       caller, p, (size_t)((uintptr_t)p - start), size, (void *)start);

@@ -106,12 +106,22 @@ int heap_posix_memalign(void **out, size_t alignment, size_t n);
 /* A whole number of pages, page aligned. */
 void *heap_pvalloc(size_t n);
 size_t heap_usable_size(const void *p);
+/* jemalloc's mallocx, indexed.  An arena in flags is used only if it has
+ * pacegc's hooks (otherwise the thread's own serves). */
+void *heap_mallocx(size_t n, int flags);
+
+/* jemalloc's xallocx: resizes in place if it can; the usable size after
+ * (0, with a report, for a pointer the heap does not own). */
+size_t heap_resize_in_place(void *p, size_t n, size_t extra);
 
 /* Reserves the range and creates the arenas; idempotent, thread-safe. */
 void heap_ensure_init(void);
 
 /* Applies the loaded configuration (free mode). */
 void heap_configure(const pacegc_config_t *c);
+
+/* No cycle will run again: free() releases at once whatever the mode. */
+void heap_disable_collection(void);
 
 /* Statistics for mallinfo and friends, from jemalloc's counters. */
 typedef struct heap_stats {

@@ -9,9 +9,15 @@
 #include "config.h"
 #include "gc.h"
 #include "heap.h"
+#include "os.h"
+#include "restart.h"
 
 __attribute__((constructor(101))) static void pacegc_start(void) {
   const pacegc_config_t *c = config_load();
+  os_init();
+  restart_init();
+  restart_io_init();
+  restart_ipc_init();
   heap_ensure_init();
   heap_configure(c);
   /* Registered after jemalloc's own handlers, so ours run first in the

@@ -4,10 +4,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
+#include "checks.h"
 #include "meta.h"
+#include "os.h"
 
 /* Open addressing keyed by (epfd, fd).  Invariants: capacity is a power of
  * two; live + dead < capacity * 3/4; a slot is empty (epfd == -1), dead
@@ -89,6 +88,7 @@ static void drop(reg_t *s) {
 }
 
 void kernroots_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev) {
+  CHECK_NOT_STOPPED();
   pthread_mutex_lock(&kr.lock);
   if (op == EPOLL_CTL_DEL) {
     reg_t *s = kr.table ? find(kr.table, epfd, fd, false) : NULL;
@@ -101,7 +101,8 @@ void kernroots_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
 }
 
 void kernroots_sigaltstack(const stack_t *ss) {
-  int tid = (int)syscall(SYS_gettid);
+  int tid = os_gettid();
+  CHECK_NOT_STOPPED();
   pthread_mutex_lock(&kr.lock);
   reg_t *s = kr.table ? find(kr.table, ALTSTACK, tid, false) : NULL;
   if (s) drop(s);
@@ -115,6 +116,7 @@ void kernroots_close(int fd) {
     return;
   uint64_t bit = (uint64_t)1 << (fd % 64);
   if (!(atomic_load_explicit(&kr.epfds[fd / 64], memory_order_relaxed) & bit)) return;
+  CHECK_NOT_STOPPED();
   pthread_mutex_lock(&kr.lock);
   atomic_fetch_and(&kr.epfds[fd / 64], ~bit);
   table_t *t = kr.table;
@@ -122,6 +124,14 @@ void kernroots_close(int fd) {
     if (t->slots[i].epfd == fd) drop(&t->slots[i]);
   atomic_store(&kr.nregs, kr.live);
   pthread_mutex_unlock(&kr.lock);
+}
+
+void kernroots_close_range(unsigned lo, unsigned hi) {
+  if (atomic_load_explicit(&kr.nregs, memory_order_relaxed) == 0 || lo >= EPFD_BITS) return;
+  if (hi >= EPFD_BITS) hi = EPFD_BITS - 1;
+  for (unsigned fd = lo; fd <= hi; fd++)
+    if (atomic_load_explicit(&kr.epfds[fd / 64], memory_order_relaxed) & ((uint64_t)1 << (fd % 64)))
+      kernroots_close((int)fd);
 }
 
 void kernroots_add_roots(roots_t *r) {

@@ -22,8 +22,9 @@ void kernroots_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
 /* After sigaltstack(ss, ...) succeeded on the calling thread. */
 void kernroots_sigaltstack(const stack_t *ss);
 
-/* After close(fd) succeeded. */
+/* After close(fd) succeeded, or every descriptor in [lo, hi] was closed. */
 void kernroots_close(int fd);
+void kernroots_close_range(unsigned lo, unsigned hi);
 
 /* With the world stopped: adds the table to the roots. */
 void kernroots_add_roots(roots_t *r);

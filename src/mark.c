@@ -13,18 +13,19 @@
  */
 #include "mark.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "heap.h"
 #include "markers.h"
 #include "meta.h"
+#include "resident.h"
 
 #define MARK_STACK_INITIAL ((size_t)1 << 14)   /* entries */
-/* Ranges larger than this are scanned page by page, skipping pages that
- * were never touched (neither present nor swapped): they hold zeros. */
+/* Allocations larger than this are scanned run by run of the pages that
+ * may hold pointers (resident.h): a large calloc'd table is often
+ * touched only in part, and reading the rest would fault it in.  Root
+ * ranges are resident runs already. */
 #define SPARSE_SCAN_MIN ((size_t)1 << 20)
 /* Root ranges are handed out in chunks of at most this many bytes. */
 #define ROOT_CHUNK ((size_t)256 << 10)
@@ -56,7 +57,10 @@ static struct {
 
 static marker_t markers[MARKERS_MAX];
 
-static int pagemap_fd = -1;
+/* The part of the heap handed to jemalloc when marking began: a word
+ * outside it cannot point to an allocation. */
+static uintptr_t heap_lo;
+static size_t heap_used;
 
 static bool stack_grow(mark_stack_t *s, size_t need) {
   size_t cap = s->cap ? s->cap : MARK_STACK_INITIAL;
@@ -91,8 +95,8 @@ static inline void consider(marker_t *m, uintptr_t w) {
 /* The scan loop: one subtraction and compare rejects every word that
  * cannot point into the heap. */
 static void scan_dense(marker_t *m, uintptr_t lo, uintptr_t hi) {
-  uintptr_t base = heap.index.base;
-  size_t size = heap.index.size;
+  uintptr_t base = heap_lo;
+  size_t size = heap_used;
   for (const uintptr_t *p = (const uintptr_t *)lo; p < (const uintptr_t *)hi; p++) {
     uintptr_t w = *p;
     if (likely(w - base >= size)) continue;
@@ -100,31 +104,24 @@ static void scan_dense(marker_t *m, uintptr_t lo, uintptr_t hi) {
   }
 }
 
-/* Large ranges: read /proc/self/pagemap and scan only pages that are
- * present or swapped out.  Without pagemap, scan everything. */
-static void scan_sparse(marker_t *m, uintptr_t lo, uintptr_t hi) {
-  uintptr_t page = align_down(lo, PAGE_SIZE);
-  while (page < hi) {
-    uint64_t entries[512];
-    size_t npages = (align_up(hi, PAGE_SIZE) - page) >> PAGE_SHIFT;
-    if (npages > 512) npages = 512;
-    ssize_t got = pagemap_fd < 0 ? -1
-        : pread(pagemap_fd, entries, npages * 8, (off_t)((page >> PAGE_SHIFT) * 8));
-    for (size_t i = 0; i < npages; i++, page += PAGE_SIZE) {
-      bool used = got < (ssize_t)((i + 1) * 8) || (entries[i] >> 62) != 0;
-      if (!used) continue;
-      uintptr_t a = page < lo ? lo : page, b = page + PAGE_SIZE > hi ? hi : page + PAGE_SIZE;
-      scan_dense(m, a, b);
-    }
-  }
+typedef struct sparse { marker_t *m; uintptr_t lo, hi; } sparse_t;
+
+static bool scan_run(void *arg, uintptr_t lo, uintptr_t hi) {
+  sparse_t *s = arg;
+  scan_dense(s->m, lo < s->lo ? s->lo : lo, hi > s->hi ? s->hi : hi);
+  return true;
 }
 
 static void scan_range(marker_t *m, uintptr_t lo, uintptr_t hi) {
   lo = align_up(lo, sizeof(uintptr_t));
   hi = align_down(hi, sizeof(uintptr_t));
   if (hi <= lo) return;
-  if (hi - lo >= SPARSE_SCAN_MIN) scan_sparse(m, lo, hi);
-  else scan_dense(m, lo, hi);
+  if (hi - lo < SPARSE_SCAN_MIN) {
+    scan_dense(m, lo, hi);
+    return;
+  }
+  sparse_t s = { m, lo, hi };
+  resident_runs(lo, hi, true, scan_run, &s);
 }
 
 /* Gives half of a long stack to the pool when some marker is idle. */
@@ -272,7 +269,8 @@ static void sum_into(mark_result_t *out, const mark_result_t *r) {
 
 void mark_from_roots(const roots_t *roots, int nmarkers, mark_result_t *out) {
   memset(out, 0, sizeof *out);
-  if (pagemap_fd < 0) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  heap_lo = heap.start;
+  heap_used = atomic_load(&heap.unused) - heap.start;
   if (!plan_chunks(roots)) nmarkers = 0;
   work.roots = roots;
   atomic_store(&work.chunk, 0);

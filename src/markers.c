@@ -4,12 +4,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "mark.h"
 #include "meta.h"
+#include "os.h"
+#include "stacks.h"
 #include "threads.h"
 #include "util.h"
 
@@ -29,19 +28,13 @@ static struct {
 } mk = { .lock = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER,
          .done = PTHREAD_COND_INITIALIZER };
 
-static uint64_t thread_cpu_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void *helper_main(void *arg) {
   int id = (int)(intptr_t)arg;
   /* Every signal blocked, the suspend signal too (raw syscall: the shim's
    * wrapper would keep it open). */
   sigset_t all;
   sigfillset(&all);
-  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, _NSIG / 8);
+  os_sigmask(SIG_SETMASK, &all, NULL);
   bool ok = threads_register_collector();
   pthread_mutex_lock(&mk.lock);
   mk.registered += ok ? 1 : 0;
@@ -58,9 +51,9 @@ static void *helper_main(void *arg) {
     }
     seen = mk.generation;
     pthread_mutex_unlock(&mk.lock);
-    uint64_t cpu0 = thread_cpu_ns();
+    uint64_t cpu0 = os_thread_cpu_ns();
     mark_work(id);
-    uint64_t cpu = thread_cpu_ns() - cpu0;
+    uint64_t cpu = os_thread_cpu_ns() - cpu0;
     pthread_mutex_lock(&mk.lock);
     mk.cpu_ns += cpu;
     mk.finished++;
@@ -76,7 +69,7 @@ static bool start_helper(int id) {
   pthread_attr_setstack(&attr, stack, MARKER_STACK);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_t t;
-  bool ok = pthread_create(&t, &attr, helper_main, (void *)(intptr_t)id) == 0;
+  bool ok = stacks_create_internal(&t, &attr, helper_main, (void *)(intptr_t)id) == 0;
   pthread_attr_destroy(&attr);
   if (!ok) meta_unmap(stack, MARKER_STACK);
   return ok;

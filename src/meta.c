@@ -7,16 +7,19 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 
+#include "os.h"
+
 #ifndef PR_SET_VMA
 #define PR_SET_VMA 0x53564d41
 #define PR_SET_VMA_ANON_NAME 0
 #endif
 
-#define META_MAX_RANGES 1024
 
 /* Ranges live in a fixed table: meta must work before and without malloc.
- * Writers take a spin lock; readers (the collector, with the world
- * stopped, when no writer can be half-way) take none.  A free slot has
+ * Writers take a spin lock with every signal blocked, so no thread is
+ * parked by a cycle half-way through a change: the collector, which maps
+ * bookkeeping memory with the world stopped, never waits for a parked
+ * thread, and reads the table without the lock.  A free slot has
  * end == 0. */
 typedef struct meta_range {
   _Atomic uintptr_t start;
@@ -27,12 +30,15 @@ static meta_range_t meta_ranges[META_MAX_RANGES];
 static _Atomic size_t meta_bytes;
 static atomic_flag meta_lock = ATOMIC_FLAG_INIT;
 
-static void lock(void) {
-  while (atomic_flag_test_and_set_explicit(&meta_lock, memory_order_acquire))
-    ;
+static void lock(sigset_t *old) {
+  os_block_signals(old);
+  while (atomic_flag_test_and_set_explicit(&meta_lock, memory_order_acquire)) {}
 }
 
-static void unlock(void) { atomic_flag_clear_explicit(&meta_lock, memory_order_release); }
+static void unlock(const sigset_t *old) {
+  atomic_flag_clear_explicit(&meta_lock, memory_order_release);
+  os_restore_signals(old);
+}
 
 static void set_slot(meta_range_t *r, uintptr_t start, uintptr_t end) {
   atomic_store(&r->start, start);
@@ -68,15 +74,17 @@ static void forget_locked(uintptr_t start, uintptr_t end) {
 }
 
 static void meta_record(uintptr_t start, uintptr_t end) {
-  lock();
+  sigset_t old;
+  lock(&old);
   record_locked(start, end);
-  unlock();
+  unlock(&old);
 }
 
 static void meta_forget(uintptr_t start, uintptr_t end) {
-  lock();
+  sigset_t old;
+  lock(&old);
   forget_locked(start, end);
-  unlock();
+  unlock(&old);
 }
 
 void *meta_map(size_t size, const char *name) {
@@ -116,8 +124,11 @@ void *meta_grow(void *old, size_t old_size, size_t keep, size_t new_size, const 
 void *pacegc_je_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   void *p = mmap(addr, len, prot, flags, fd, off);
   if (p != MAP_FAILED) {
-    meta_forget((uintptr_t)p, (uintptr_t)p + len);
-    meta_record((uintptr_t)p, (uintptr_t)p + len);
+    sigset_t old;
+    lock(&old);
+    forget_locked((uintptr_t)p, (uintptr_t)p + len);
+    record_locked((uintptr_t)p, (uintptr_t)p + len);
+    unlock(&old);
   }
   return p;
 }
@@ -127,12 +138,13 @@ int pacegc_je_munmap(void *addr, size_t len) {
   return munmap(addr, len);
 }
 
-bool meta_contains(uintptr_t a) {
-  for (size_t i = 0; i < META_MAX_RANGES; i++) {
+size_t meta_snapshot(span_t *out, size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < META_MAX_RANGES && n < cap; i++) {
     uintptr_t end = atomic_load_explicit(&meta_ranges[i].end, memory_order_acquire);
-    if (end != 0 && a < end && a >= atomic_load(&meta_ranges[i].start)) return true;
+    if (end != 0) out[n++] = (span_t){atomic_load(&meta_ranges[i].start), end};
   }
-  return false;
+  return n;
 }
 
 size_t meta_mapped_bytes(void) { return atomic_load(&meta_bytes); }

@@ -19,9 +19,11 @@ void meta_unmap(void *p, size_t size);
  * `old` untouched. */
 void *meta_grow(void *old, size_t old_size, size_t keep, size_t new_size, const char *name);
 
-/* Whether [a, a+1) lies in memory returned by meta_map or mapped by
- * jemalloc for its own bookkeeping. */
-bool meta_contains(uintptr_t a);
+/* Copies the ranges returned by meta_map or mapped by jemalloc for its
+ * own bookkeeping (at most cap, in no order); returns how many.  With the
+ * world stopped the copy is exact: no writer is parked half-way. */
+#define META_MAX_RANGES 1024
+size_t meta_snapshot(span_t *out, size_t cap);
 
 /* Bytes currently mapped for bookkeeping (virtual). */
 size_t meta_mapped_bytes(void);

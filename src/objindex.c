@@ -46,6 +46,13 @@ void objindex_clear_large(objindex_t *ix, uintptr_t start, size_t usable) {
     atomic_store_explicit(&ix->pages[head + d], 0, memory_order_relaxed);
 }
 
+void objindex_resize_large(objindex_t *ix, uintptr_t start, size_t old, size_t usable) {
+  objindex_insert_large(ix, start, usable);
+  size_t head = objindex_page(ix, start);
+  for (size_t d = tail_pages(start, usable) + 1; d <= tail_pages(start, old); d++)
+    atomic_store_explicit(&ix->pages[head + d], 0, memory_order_relaxed);
+}
+
 /* Highest granule in [lo, hi] whose START bit is set, or SIZE_MAX. */
 static size_t prev_start(const objindex_t *ix, size_t hi, size_t lo) {
   size_t w = hi >> 5;

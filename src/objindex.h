@@ -100,6 +100,9 @@ ALWAYS_INLINE size_t objindex_entry_size(uint32_t e) {
 
 void objindex_insert_large(objindex_t *ix, uintptr_t start, size_t usable);
 void objindex_clear_large(objindex_t *ix, uintptr_t start, size_t usable);
+/* A large allocation resized in place from old to usable bytes: the new
+ * size is written first, the pages it no longer covers cleared after. */
+void objindex_resize_large(objindex_t *ix, uintptr_t start, size_t old, size_t usable);
 
 /*
  * Records a live allocation of `usable` bytes at `start` (granule aligned,

@@ -2,8 +2,8 @@
 #include "pace.h"
 
 #include <stdatomic.h>
-#include <time.h>
 
+#include "os.h"
 #include "scavenge.h"
 
 pacer_t pace_pacer;
@@ -16,17 +16,11 @@ static struct pace {
   uint64_t last_inuse;         /* active bytes when the last cycle started */
 } pace = { .procs = 1, .next_tick = INT64_MAX };   /* no tick before pace_init */
 
-static int64_t process_cpu_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void pace_init(const pacegc_config_t *c, int64_t now) {
   pace.procs = c->maxprocs;
   pacer_init(&pace_pacer, c->pacer_go117 ? PACER_GO117 : PACER_TIP, c->gogc, c->memlimit);
   pacer_limiter_reset_capacity(&pace_pacer.limiter, now, pace.procs);
-  pace.process_cpu = process_cpu_ns();
+  pace.process_cpu = os_process_cpu_ns();
   atomic_store(&pace.next_tick, now + PACER_LIMITER_PERIOD);
 }
 
@@ -40,7 +34,7 @@ int64_t pace_trigger(void) {
  * Call right before an update to `now`. */
 static void pace_account_idle(int64_t now) {
   pacer_limiter_t *l = &pace_pacer.limiter;
-  int64_t cpu = process_cpu_ns();
+  int64_t cpu = os_process_cpu_ns();
   int64_t capacity = (now - l->last_update) * pace.procs, used = cpu - pace.process_cpu;
   pace.process_cpu = cpu;
   if (used >= 0 && capacity > used) pacer_limiter_add_idle(l, capacity - used);
@@ -103,11 +97,11 @@ void pace_pause_end(int64_t t1) {
   pacer_limiter_finish_transition(l, t1);
   pacer_limiter_start_transition(l, false, t1);
   pacer_limiter_finish_transition(l, t1);
-  pace.process_cpu = process_cpu_ns();
+  pace.process_cpu = os_process_cpu_ns();
 }
 
 /* The child's process CPU clock starts from zero. */
-void pace_after_fork_child(void) { pace.process_cpu = process_cpu_ns(); }
+void pace_after_fork_child(void) { pace.process_cpu = os_process_cpu_ns(); }
 
 void pace_cycle_start(const heap_stats_t *hs) { pace.last_inuse = hs->active; }
 

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "checks.h"
 #include "meta.h"
 #include "report.h"
 
@@ -59,6 +60,7 @@ static bool grow(void) {
 void provenance_alloc(uintptr_t p) {
   void *ips[PROVENANCE_FRAMES];
   report_backtrace(ips, PROVENANCE_FRAMES);
+  CHECK_NOT_STOPPED();
   pthread_mutex_lock(&pv.lock);
   if ((pv.used + 1) * 4 < pv.cap * 3 || grow()) {
     record_t *r = find(p, true);
@@ -73,6 +75,7 @@ void provenance_alloc(uintptr_t p) {
 void provenance_free(uintptr_t p) {
   void *ips[PROVENANCE_FRAMES];
   report_backtrace(ips, PROVENANCE_FRAMES);
+  CHECK_NOT_STOPPED();
   pthread_mutex_lock(&pv.lock);
   record_t *r = find(p, false);
   if (r) {
@@ -83,6 +86,7 @@ void provenance_free(uintptr_t p) {
 }
 
 void provenance_forget(uintptr_t p) {
+  CHECK_NOT_STOPPED();
   pthread_mutex_lock(&pv.lock);
   record_t *r = find(p, false);
   if (r) r->addr = TOMB;
@@ -91,6 +95,7 @@ void provenance_forget(uintptr_t p) {
 
 void provenance_report_dangling(uintptr_t p, size_t size) {
   record_t copy;
+  CHECK_NOT_STOPPED();
   pthread_mutex_lock(&pv.lock);
   record_t *r = find(p, false);
   bool report_it = r && r->has_free && !r->reported;

@@ -1,5 +1,6 @@
 /* User-facing messages: see report.h. */
 #include "report.h"
+#include "checks.h"
 #include "stderr.h"
 
 #include <dlfcn.h>
@@ -20,6 +21,7 @@ static _Atomic unsigned long reports_with_stack;
 static __thread int in_report;
 
 static void vreport(const char *fmt, va_list ap) {
+  CHECK_NOT_STOPPED();
   char line[REPORT_LINE_MAX];
   int n = snprintf(line, sizeof line, "pacegc: ");
   int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

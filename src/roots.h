@@ -1,18 +1,28 @@
 /*
- * The root set (DESIGN.md rule 2): all writable private memory outside the
- * heap, found in /proc/self/maps each cycle, less pacegc's and jemalloc's
- * bookkeeping and less the unused part of every stopped thread's stack.
+ * The root set (DESIGN.md rule 2): every page of private memory that the
+ * program may have written a pointer into — writable or made read-only
+ * since, anonymous or copied on write from a file — that is present or
+ * swapped out, less exact address ranges:
+ *   - the heap (reached by marking), [heap.start, heap.unused);
+ *   - pacegc's and its jemalloc's bookkeeping (meta.h), range by range,
+ *     whatever the kernel merged them with in /proc/self/maps;
+ *   - the unused part of every live thread stack, below its stopped stack
+ *     pointer and never past the stack's own block (stacks.h, or the main
+ *     thread's [stack]); a stack whose block is unknown is read whole;
+ *   - all but the descriptor of the stack of a thread that has exited.
+ * Then kernel-held pointers (kernroots.h) and the stopped threads' slots,
+ * whose saved stack pointers keep a stack allocated in the heap alive.
  *
- * roots_plan() is pure: it turns map lines into root ranges, given the
- * heap range, a test for bookkeeping memory and the stopped threads'
- * stack pointers.  roots_collect() reads /proc/self/maps (with the world
- * stopped: open/read only, no malloc, no stdio) and calls it.
+ * roots_plan() is pure: it cuts one mapping by sorted exclusions and
+ * stack spans.  roots_collect() gathers the inputs with the world stopped
+ * and keeps only the pages resident.h says may hold pointers.
  */
 #ifndef PACEGC_ROOTS_H
 #define PACEGC_ROOTS_H
 
-#include "util.h"
+#include "maps.h"
 #include "threads.h"
+#include "util.h"
 
 typedef enum { ROOT_GLOBAL, ROOT_STACK } root_kind_t;
 
@@ -29,29 +39,32 @@ typedef struct roots {
   bool overflow;            /* more ranges than fit: the cycle must not sweep */
 } roots_t;
 
-/* One line of /proc/self/maps. */
-typedef struct map_entry {
-  uintptr_t lo, hi;
-  bool readable, writable, private_;
-  char path0;               /* first character of the path, 0 if anonymous */
-  bool special;             /* [vvar], [vdso], [vsyscall] and the like */
-} map_entry_t;
-
-bool roots_parse_maps_line(const char *line, size_t len, map_entry_t *out);
-
-typedef struct roots_env {
-  uintptr_t heap_lo, heap_hi;
-  bool (*is_meta)(uintptr_t lo, uintptr_t hi);
-  const uintptr_t *sps;     /* lowest live address of each stopped stack */
-  size_t nsps;
-} roots_env_t;
-
-/* Adds the root ranges of one mapping. */
-void roots_plan(roots_t *r, const map_entry_t *e, const roots_env_t *env);
 void roots_add(roots_t *r, uintptr_t lo, uintptr_t hi, root_kind_t kind);
 
-/* With the world stopped: the whole root set.  `self_sp` is the
- * collecting thread's own lowest live stack address. */
+/* Sorts spans by address and merges those that overlap or touch; returns
+ * the new count. */
+size_t spans_normalize(span_t *s, size_t n);
+
+/* Receives the parts of a mapping that are roots if resident. */
+typedef void (*roots_emit_fn)(void *arg, uintptr_t lo, uintptr_t hi, root_kind_t kind,
+                              bool anon);
+
+typedef struct roots_env {
+  const span_t *excluded;   /* normalized: never roots */
+  size_t nexcluded;
+  const span_t *stacks;     /* normalized: live stack parts */
+  size_t nstacks;
+  roots_emit_fn emit;
+  void *arg;
+} roots_env_t;
+
+/* Emits the parts of mapping e that may be roots: e less the excluded
+ * spans, split into stack and other parts.  Nothing for mappings that
+ * cannot hold the program's pointers: unreadable, shared, or [vdso]-like. */
+void roots_plan(const map_entry_t *e, const roots_env_t *env);
+
+/* With the world stopped: the whole root set.  self_sp is the collecting
+ * thread's lowest live address on the stack it was called on. */
 bool roots_collect(roots_t *r, const world_t *w, uintptr_t self_sp);
 
 #endif

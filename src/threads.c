@@ -14,40 +14,46 @@
  *              it and publishes it by storing tid last (release); a slot
  *              with tid != 0 is complete.
  *   acks       bumped after publishing; the stopper futex-waits on it.
+ *   stopper    the tid holding the current stop.  The stopper's own
+ *              handler never parks (it compares tids, so a thread cloned
+ *              without thread-local storage of its own is treated right).
  *
- * Invariant: a thread parks at most once per stop.  Handler runs are
- * serialised (sa_mask blocks every signal), the deferred park blocks every
- * signal too, and `no_park` keeps the stopper from parking itself.
+ * Invariant: a thread parks at most once per stop.  The handler's sa_mask
+ * blocks every signal, so its runs on one thread are serialised, and a
+ * slot published twice for one tid fails the stop rather than feed the
+ * collector a duplicate.
+ *
+ * Only instances pacegc sent park: rt_tgsigqueueinfo with SI_QUEUE, this
+ * process's pid and a random cookie.  Every other instance of the signal
+ * is the program's (handlers.c).
+ *
+ * A thread that cannot take the signal (it blocks it by a raw system
+ * call, is stopped, or waits for a vfork child) is seen in /proc and
+ * handed to the tracer once every other thread has parked; a vfork
+ * waiter, or one the tracer cannot take, fails the stop at once instead
+ * of at its timeout.
  *
  * Rule 3: nothing from here to threads_start_world() allocates, uses
  * stdio or takes a lock: /proc/self/task is read with getdents64 into a
  * stack buffer, and the slot and tid tables are meta memory sized before
  * the stop begins.
- *
- * The libc calls that shim.c may wrap (sigaction, sigprocmask,
- * sigaltstack) are reached through __sigaction or raw system calls: with
- * -Bsymbolic our own calls would bind to those wrappers, which keep the
- * suspend signal away from the program and so from us.
  */
 #include "threads.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/random.h>
 #include <sched.h>
-#include <linux/futex.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
-#include <libunwind.h>
-
+#include "handlers.h"
 #include "meta.h"
-
-/* glibc's real sigaction, under its exported alias. */
-extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+#include "os.h"
+#include "tracer.h"
 
 #define MAX_COLLECTORS 256
 #define MIN_SLOTS 256
@@ -57,7 +63,19 @@ extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *o
  * under thread churn) and doubles up to the maximum. */
 #define SLICE_MIN_NS 100000ull
 #define SLICE_MAX_NS 2000000ull
-#define KERNEL_SIGSET_BYTES 8      /* the kernel's sigset_t, not glibc's */
+/* Threads that have not parked are looked at after this long, then again
+ * every CHECK_EVERY: one that blocks the signal, is stopped or waits for a
+ * vfork child at two looks in a row will not park, and the stop gives up
+ * without waiting out its timeout.  Two looks, because glibc blocks every
+ * signal for a moment in pthread_create and posix_spawn.  glibc also
+ * blocks every signal for the whole of a thread's exit, where the thread
+ * may wait for a lock that a parked thread holds; without the tracer such
+ * a thread gets LIBC_LOOKS before the stop gives up on it, with the tracer
+ * it is traced after two like any other. */
+#define CHECK_FIRST_NS 10000000ull
+#define CHECK_EVERY_NS 40000000ull
+#define CHECK_KNOWN_NS 1000000ull
+#define LIBC_LOOKS 4
 
 /* Bytes below the interrupted stack pointer that the ABI lets leaf code
  * use without moving it; the kernel skips them when it builds a frame. */
@@ -67,16 +85,20 @@ extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *o
 #define RED_ZONE 0
 #endif
 
-enum { TID_EMPTY, TID_SIGNALED, TID_PARKED, TID_GONE };
+enum { TID_EMPTY, TID_SIGNALED, TID_PARKED, TID_GONE, TID_TRACE };
 
 typedef struct tid_entry {
   pid_t tid;
   int state;
+  stop_status_t seen;   /* what the last look at it found, STOP_OK if nothing */
+  uint8_t looks;        /* how many looks in a row found that */
 } tid_entry_t;
 
 static struct {
   _Atomic int sig;              /* 0 until threads_init() chose one */
+  bool use_ptrace;              /* stop with ptrace those that cannot park */
   _Atomic int init_state;       /* 0 not started, 1 choosing, 2 done */
+  void *cookie;                 /* the value only pacegc's sends carry */
   _Atomic uint32_t seq;
   _Atomic uint32_t acks;
   _Atomic uint32_t inside;
@@ -93,55 +115,29 @@ static struct {
   size_t set_mask;
   size_t map_bytes;
   size_t used_slots;            /* slots written by the last stop */
+  /* Threads the tracer stopped last time: one look that finds them still
+   * unable to park is enough, and the first look comes early. */
+  pid_t traced_last[TRACER_MAX];
+  size_t ntraced_last;
 } stw;
 
 /* The stopper's view of one stop. */
 typedef struct stop_ctx {
-  pid_t pid, self;
-  size_t entries;     /* tids in the set */
-  size_t pending;     /* signalled, neither parked nor gone */
-  size_t cursor;      /* slots already accounted for */
-  uint64_t deadline;  /* CLOCK_MONOTONIC ns */
+  pid_t self;
+  int tasks_fd;                 /* /proc/self/task */
+  size_t entries;               /* tids in the set */
+  size_t pending;               /* signalled, neither parked, traced nor gone */
+  size_t cursor;                /* slots already accounted for */
+  uint64_t deadline;            /* CLOCK_MONOTONIC ns */
+  uint64_t next_check;          /* when to look at the unparked in /proc */
+  stop_result_t *why;
+  pid_t trace[TRACER_MAX];      /* for the tracer, once the rest have parked */
+  size_t ntrace;
+  stop_status_t trace_why;      /* why the first of them could not park */
+  bool traced;                  /* the tracer holds trace[] */
 } stop_ctx_t;
 
 __thread thread_ctl_t thread_ctl __attribute__((tls_model("initial-exec")));
-
-/* Set while this thread must not park: it is the stopper, or already in
- * park(). */
-static __thread bool no_park __attribute__((tls_model("initial-exec")));
-
-/* ---- system calls ------------------------------------------------------ */
-
-static pid_t sys_gettid(void) { return (pid_t)syscall(SYS_gettid); }
-
-static int sys_tgkill(pid_t pid, pid_t tid, int sig) {
-  return (int)syscall(SYS_tgkill, pid, tid, sig);
-}
-
-static void sys_sigmask(int how, const sigset_t *set, sigset_t *old) {
-  syscall(SYS_rt_sigprocmask, how, set, old, KERNEL_SIGSET_BYTES);
-}
-
-static void sys_altstack(stack_t *ss) { syscall(SYS_sigaltstack, NULL, ss); }
-
-/* Returns 0 or the errno (ETIMEDOUT, EAGAIN, EINTR).  timeout_ns < 0 waits
- * without limit. */
-static int futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) {
-  struct timespec ts = { timeout_ns / 1000000000, timeout_ns % 1000000000 };
-  long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected,
-                   timeout_ns < 0 ? NULL : &ts, NULL, 0);
-  return r == 0 ? 0 : errno;
-}
-
-static void futex_wake(_Atomic uint32_t *word, int n) {
-  syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* An address at or below every frame of the caller: the caller's locals
  * and everything above them are live from here up. */
@@ -152,12 +148,10 @@ static __attribute__((noinline, noclone)) uintptr_t stack_pointer(void) {
 /* ---- the parked side ---------------------------------------------------- */
 
 /* The alternate stack as it was when the signal came (the kernel saved it
- * in the ucontext; SS_AUTODISARM may have cleared the live setting since),
- * or as it is now for a deferred park.  [0, 0) if there is none. */
+ * in the ucontext; SS_AUTODISARM may have cleared the live setting since).
+ * [0, 0) if there is none. */
 static void alt_range(const ucontext_t *uc, uintptr_t *lo, uintptr_t *hi) {
-  stack_t ss;
-  if (uc) ss = uc->uc_stack;
-  else sys_altstack(&ss);
+  stack_t ss = uc->uc_stack;
   bool none = (ss.ss_flags & SS_DISABLE) || ss.ss_size == 0;
   *lo = none ? 0 : (uintptr_t)ss.ss_sp;
   *hi = none ? 0 : (uintptr_t)ss.ss_sp + ss.ss_size;
@@ -174,22 +168,20 @@ static uintptr_t interrupted_sp(const ucontext_t *uc) {
 #endif
 }
 
-/* Fills *t for this thread, parked at sp; uc is NULL for a deferred park,
- * whose sp is itself the interrupted position. */
+/* Fills *t for this thread, parked at sp.  The kernel's signal frame,
+ * every register of the interrupted code in it, lies above sp on the
+ * stack the handler runs on. */
 static void fill_slot(stopped_thread_t *t, const ucontext_t *uc, uintptr_t sp) {
   uintptr_t lo, hi;
   alt_range(uc, &lo, &hi);
-  uintptr_t isp = uc ? interrupted_sp(uc) : sp;
+  uintptr_t isp = interrupted_sp(uc);
   bool on_alt = sp >= lo && sp < hi;
   bool isp_on_alt = isp >= lo && isp < hi;
-  if (isp && !isp_on_alt) thread_ctl.stack_hint = isp;
-  uintptr_t hint = thread_ctl.stack_hint;
   t->sp = sp;
   t->alt_lo = on_alt ? lo : 0;
   t->alt_hi = on_alt ? hi : 0;
   t->normal_sp = on_alt && isp && !isp_on_alt ? isp - RED_ZONE : 0;
-  t->stack_hint = hint >= lo && hint < hi ? 0 : hint;
-  __atomic_store_n(&t->tid, sys_gettid(), __ATOMIC_RELEASE);
+  __atomic_store_n(&t->tid, os_gettid(), __ATOMIC_RELEASE);
 }
 
 /* Claims and fills a slot, then tells the stopper. */
@@ -198,24 +190,7 @@ static void publish(const ucontext_t *uc, uintptr_t sp) {
   if (i < stw.nslots) fill_slot(&stw.slots[i], uc, sp);
   else atomic_store(&stw.overflow, true);
   atomic_fetch_add(&stw.acks, 1);
-  futex_wake(&stw.acks, 1);
-}
-
-/* Copies the registers into *regs, in the caller's frame, so that
- * callee-saved ones are on the scanned stack even for a deferred park,
- * which has no kernel signal frame.  On x86-64 libunwind saves the x87
- * environment with fnstenv, which masks every x87 exception as a side
- * effect; the control word is put back so the program's floating-point
- * settings stay its own. */
-static inline __attribute__((always_inline)) void spill_registers(unw_context_t *regs) {
-#if defined(__x86_64__)
-  unsigned short cw;
-  __asm__ volatile("fnstcw %0" : "=m"(cw));
-  unw_getcontext(regs);
-  __asm__ volatile("fldcw %0" : : "m"(cw));
-#else
-  unw_getcontext(regs);
-#endif
+  os_futex_wake(&stw.acks, 1);
 }
 
 /*
@@ -225,75 +200,76 @@ static inline __attribute__((always_inline)) void spill_registers(unw_context_t 
  * for or sees the new seq.
  */
 static NOINLINE void park(uint32_t seq, const ucontext_t *uc) {
-  unw_context_t regs;
-  spill_registers(&regs);
-  bool was = no_park;
-  no_park = true;
   atomic_fetch_add(&stw.inside, 1);
   if (atomic_load(&stw.seq) == seq) {
     publish(uc, stack_pointer());
-    while (atomic_load(&stw.seq) == seq) futex_wait(&stw.seq, seq, -1);
+    while (atomic_load(&stw.seq) == seq) os_futex_wait(&stw.seq, seq, -1);
   }
-  if (atomic_fetch_sub(&stw.inside, 1) == 1) futex_wake(&stw.inside, INT_MAX);
-  no_park = was;
-  __asm__ volatile("" : : "r"(&regs) : "memory");   /* keep regs alive to here */
+  if (atomic_fetch_sub(&stw.inside, 1) == 1) os_futex_wake(&stw.inside, INT_MAX);
+}
+
+/* Whether pacegc sent this instance.  Another process may queue any
+ * si_code below zero and any si_pid, but cannot know the cookie. */
+static bool is_ours(const siginfo_t *info) {
+  return info->si_code == SI_QUEUE && info->si_value.sival_ptr == stw.cookie &&
+         info->si_pid == os_getpid();
 }
 
 /* Async-signal-safe throughout: atomics, TLS (initial-exec) and raw
  * system calls only. */
 static void suspend_handler(int sig, siginfo_t *info, void *ucv) {
-  (void)sig;
-  (void)info;
   int saved_errno = errno;
-  thread_ctl.suspends++;
-  uint32_t seq = atomic_load(&stw.seq);
-  if ((seq & 1) && !no_park) park(seq, (const ucontext_t *)ucv);
+  if (!is_ours(info)) {
+    handlers_foreign(sig, info, ucv);
+  } else {
+    thread_ctl.suspends++;
+    uint32_t seq = atomic_load(&stw.seq);
+    if ((seq & 1) && atomic_load(&stw.stopper) != os_gettid())
+      park(seq, (const ucontext_t *)ucv);
+  }
   errno = saved_errno;
-}
-
-void threads_note_stack(void) {
-  stack_t ss;
-  sys_altstack(&ss);
-  if (!(ss.ss_flags & SS_ONSTACK)) thread_ctl.stack_hint = stack_pointer();
 }
 
 /* ---- set-up ------------------------------------------------------------- */
 
-/* The highest real-time signal below SIGRTMAX-1 that nobody handles or
- * ignores yet.  SIGRTMAX and SIGRTMAX-1 are left to programs that count
- * down from the top, glibc's own ones lie below SIGRTMIN. */
-static int choose_signal(void) {
-  for (int s = SIGRTMAX - 2; s >= SIGRTMIN + 2; s--) {
-    struct sigaction old;
-    if (__sigaction(s, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
-        old.sa_handler == SIG_DFL)
-      return s;
-  }
-  return 0;
+/* Random, so that no other process can forge a stop; odd, so never NULL,
+ * the value a program's own sigqueue most often carries. */
+static void *make_cookie(void) {
+  uint64_t c = 0;
+  if (os_syscall3(SYS_getrandom, &c, sizeof c, GRND_NONBLOCK) != (long)sizeof c)
+    c = os_monotonic_ns() * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&c;
+  return (void *)(uintptr_t)(c | 1);
 }
 
+/* The program keeps its view of the signal (handlers.c): the action the
+ * process started with, and whether it came blocked through exec.  The
+ * kernel gets pacegc's handler and never blocks the signal. */
 static void install_handler(int s) {
-  struct sigaction sa;
+  struct sigaction sa, old;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = suspend_handler;
   sa.sa_flags = SA_RESTART | SA_SIGINFO | SA_ONSTACK;
   sigfillset(&sa.sa_mask);
-  __sigaction(s, &sa, NULL);
-  /* An exec'ing parent may have left it blocked; threads inherit this. */
-  sigset_t set;
+  os_sigaction(s, NULL, &old);
+  handlers_adopt(s, &old);
+  os_sigaction(s, &sa, NULL);
+  sigset_t set, was;
   sigemptyset(&set);
   sigaddset(&set, s);
-  sys_sigmask(SIG_UNBLOCK, &set, NULL);
+  os_sigmask(SIG_UNBLOCK, &set, &was);
+  handlers_set_blocked(sigismember(&was, s));
 }
 
-void threads_init(void) {
+void threads_init(int sig, bool use_ptrace) {
   int expected = 0;
   if (!atomic_compare_exchange_strong(&stw.init_state, &expected, 1)) {
     while (atomic_load(&stw.init_state) != 2) sched_yield();
     return;
   }
-  int s = choose_signal();
-  if (s) install_handler(s);
+  int s = sig >= SIGRTMIN && sig <= SIGRTMAX ? sig : SIGRTMAX - 2;
+  stw.use_ptrace = use_ptrace;
+  stw.cookie = make_cookie();
+  install_handler(s);
   atomic_store(&stw.sig, s);
   atomic_store(&stw.init_state, 2);
 }
@@ -310,10 +286,16 @@ void threads_filter_mask(sigset_t *set) {
   if (s) sigdelset(set, s);
 }
 
+thread_inherit_t threads_inherit_get(void) {
+  return (thread_inherit_t){ .prog_blocked = thread_ctl.prog_blocked != 0 };
+}
+
+void threads_inherit_set(thread_inherit_t in) { thread_ctl.prog_blocked = in.prog_blocked; }
+
 /* ---- collector threads -------------------------------------------------- */
 
 bool threads_register_collector(void) {
-  pid_t self = sys_gettid();
+  pid_t self = os_gettid();
   for (size_t i = 0; i < MAX_COLLECTORS; i++) {
     pid_t free_slot = 0;
     if (atomic_compare_exchange_strong(&stw.collectors[i], &free_slot, self)) {
@@ -326,7 +308,7 @@ bool threads_register_collector(void) {
 }
 
 void threads_unregister_collector(void) {
-  pid_t self = sys_gettid();
+  pid_t self = os_gettid();
   size_t n = atomic_load(&stw.ncollectors);
   for (size_t i = 0; i < n; i++) {
     pid_t mine = self;
@@ -365,27 +347,21 @@ static pid_t parse_tid(const char *s) {
 /* Calls fn for every thread of the process; returns the sum of its
  * results, or -1 if fn or the listing failed. */
 static long for_each_task(task_fn fn, stop_ctx_t *c) {
-  int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  char buf[4096] __attribute__((aligned(8)));
+  if (os_syscall3(SYS_lseek, c->tasks_fd, 0, SEEK_SET) != 0) return -1;
+  char buf[2048] __attribute__((aligned(8)));
   long sum = 0;
   for (;;) {
-    long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
-    if (n <= 0) {
-      if (n < 0) sum = -1;
-      break;
-    }
-    for (long off = 0; off < n && sum >= 0;) {
+    long n = os_syscall3(SYS_getdents64, c->tasks_fd, buf, sizeof buf);
+    if (n <= 0) return n == 0 ? sum : -1;
+    for (long off = 0; off < n;) {
       const struct dirent64_raw *d = (const struct dirent64_raw *)(buf + off);
       pid_t tid = parse_tid(d->d_name);
       int r = tid > 0 ? fn(c, tid) : 0;
-      sum = r < 0 ? -1 : sum + r;
+      if (r < 0) return -1;
+      sum += r;
       off += d->d_reclen;
     }
-    if (sum < 0) break;
   }
-  close(fd);
-  return sum;
 }
 
 static int count_task(stop_ctx_t *c, pid_t tid) {
@@ -394,18 +370,86 @@ static int count_task(stop_ctx_t *c, pid_t tid) {
   return 1;
 }
 
+/* Reads /proc/self/task/<tid>/<name> into buf, NUL-terminated.  Not when
+ * a seccomp filter the program turned on since start-up might kill the
+ * process for the open. */
+static bool read_task_file(stop_ctx_t *c, pid_t tid, const char *name, char *buf, size_t len) {
+  if (!os_may_open()) return false;
+  char path[32], digits[12];
+  size_t nd = 0, p = 0;
+  for (unsigned v = (unsigned)tid; nd == 0 || v != 0; v /= 10) digits[nd++] = (char)('0' + v % 10);
+  while (nd > 0) path[p++] = digits[--nd];
+  path[p++] = '/';
+  for (const char *s = name; *s && p < sizeof path - 1; s++) path[p++] = *s;
+  path[p] = 0;
+  int fd = os_openat(c->tasks_fd, path, O_RDONLY);
+  if (fd < 0) return false;
+  ssize_t n = os_read(fd, buf, len - 1);
+  os_close(fd);
+  if (n < 0) return false;
+  buf[n] = 0;
+  return true;
+}
+
+/* The single-letter state after "(comm) " in a stat line; 0 if unknown. */
+static char stat_state(const char *stat) {
+  const char *paren = strrchr(stat, ')');
+  return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
 /* Whether the thread-group leader has exited (it stays listed, as a
  * zombie, while other threads run, and never takes a signal). */
 static bool leader_is_dead(void) {
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  int fd = os_proc_fd(OS_PROC_STAT);
   char buf[512];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
+  ssize_t n = fd < 0 ? -1 : os_pread(fd, buf, sizeof buf - 1, 0);
   if (n <= 0) return false;
   buf[n] = 0;
-  const char *paren = strrchr(buf, ')');
-  return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+  char s = stat_state(buf);
+  return s == 'Z' || s == 'X';
+}
+
+/* The signal mask of a "SigBlk:" hex field. */
+static uint64_t hex_mask(const char *hex) {
+  uint64_t m = 0;
+  for (; (*hex >= '0' && *hex <= '9') || (*hex >= 'a' && *hex <= 'f'); hex++)
+    m = m << 4 | (uint64_t)(*hex <= '9' ? *hex - '0' : *hex - 'a' + 10);
+  return m;
+}
+
+/* Signals 1..31 but SIGKILL and SIGSTOP, which no mask holds. */
+#define STANDARD_SIGNALS (0x7fffffffull & ~(1ull << (SIGKILL - 1)) & ~(1ull << (SIGSTOP - 1)))
+
+/* Why a signalled thread might never park, from what /proc says of it;
+ * *libc set when it blocks every standard signal, as glibc does. */
+static stop_status_t why_not_parked(stop_ctx_t *c, pid_t tid, bool *libc) {
+  char buf[2048];
+  *libc = false;
+  if (!read_task_file(c, tid, "stat", buf, sizeof buf)) return STOP_OK;
+  char state = stat_state(buf);
+  if (state == 'T' || state == 't') return STOP_STOPPED;
+  if (read_task_file(c, tid, "status", buf, sizeof buf)) {
+    const char *blk = strstr(buf, "\nSigBlk:\t");
+    uint64_t mask = blk ? hex_mask(blk + 9) : 0;
+    if (mask >> (atomic_load(&stw.sig) - 1) & 1) {
+      *libc = (mask & STANDARD_SIGNALS) == STANDARD_SIGNALS;
+      return STOP_BLOCKED;
+    }
+  }
+  /* A vfork parent sleeps in clone or vfork, with CLONE_VFORK. */
+  if (state == 'D' && read_task_file(c, tid, "syscall", buf, sizeof buf)) {
+    long nr = 0;
+    const char *s = buf;
+    for (; *s >= '0' && *s <= '9'; s++) nr = nr * 10 + (*s - '0');
+    if (nr == SYS_vfork || nr == SYS_clone3) return STOP_VFORK;
+    if (nr == SYS_clone && s[0] == ' ') {
+      unsigned long flags = 0;
+      for (s += 3; (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f'); s++)
+        flags = flags * 16 + (unsigned long)(*s <= '9' ? *s - '0' : *s - 'a' + 10);
+      if (flags & 0x4000 /* CLONE_VFORK */) return STOP_VFORK;
+    }
+  }
+  return STOP_OK;
 }
 
 /* ---- tables ------------------------------------------------------------- */
@@ -419,7 +463,7 @@ static bool ensure_capacity(size_t threads) {
   size_t set_n = 1;
   while (set_n < want * 4) set_n <<= 1;
   size_t bytes = want * sizeof(stopped_thread_t) + set_n * sizeof(tid_entry_t);
-  void *p = meta_map(bytes, "pacegc threads");
+  void *p = meta_map(bytes, "pacegc-threads");
   if (!p) return false;
   if (stw.slots) meta_unmap(stw.slots, stw.map_bytes);
   stw.slots = p;
@@ -445,31 +489,60 @@ static tid_entry_t *set_find(stop_ctx_t *c, pid_t tid) {
 static void set_insert(stop_ctx_t *c, tid_entry_t *e, pid_t tid, int state) {
   e->tid = tid;
   e->state = state;
+  e->seen = STOP_OK;
+  e->looks = 0;
   c->entries++;
   if (state == TID_SIGNALED) c->pending++;
 }
 
 /* ---- the stopper's side --------------------------------------------------- */
 
-/* Signals tid unless it is known already; returns 1 if it was signalled. */
+/* Records why the stop fails; returns false for the caller to pass on. */
+static bool fail(stop_ctx_t *c, stop_status_t status, pid_t tid, int err) {
+  c->why->status = status;
+  c->why->tid = tid;
+  c->why->err = err;
+  return false;
+}
+
+/* Signals tid unless it is known already; returns 1 if it was signalled,
+ * -1 (the stop failed) if it could not be. */
 static int signal_task(stop_ctx_t *c, pid_t tid) {
   if (tid == c->self || is_collector(tid)) return 0;
   tid_entry_t *e = set_find(c, tid);
-  if (!e) return -1;
+  if (!e) {
+    fail(c, STOP_TABLES, tid, 0);
+    return -1;
+  }
   if (e->tid == tid) return 0;
-  if (sys_tgkill(c->pid, tid, stw.sig) == 0) {
+  int r = os_sigqueue_thread(tid, atomic_load(&stw.sig), SI_QUEUE, stw.cookie);
+  if (r == 0) {
     set_insert(c, e, tid, TID_SIGNALED);
     return 1;
   }
-  if (errno != ESRCH) return -1;   /* EAGAIN: the signal queue is full */
+  if (r != -ESRCH) {   /* EAGAIN: the signal queue is full */
+    fail(c, STOP_SEND, tid, -r);
+    return -1;
+  }
   set_insert(c, e, tid, TID_GONE);
   return 0;
 }
 
+/* A thread put aside for the tracer parked by itself after all (it
+ * unblocked the signal, or its stop ended): it is no longer traced. */
+static void untrace(stop_ctx_t *c, pid_t tid) {
+  for (size_t i = 0; i < c->ntrace; i++)
+    if (c->trace[i] == tid) {
+      c->trace[i] = c->trace[--c->ntrace];
+      return;
+    }
+}
+
 /* Accounts for the slots published since the last call.  A thread may
  * park before we signal it (a late signal from an abandoned stop); it is
- * then recorded as parked and never signalled.  False if the set is full
- * or a thread parked twice (which would break the invariant). */
+ * then recorded as parked and never signalled.  Slots the tracer's
+ * threads fill come through here too.  False if the set is full or a
+ * thread parked twice (which would break the invariant). */
 static bool collect_parked(stop_ctx_t *c) {
   size_t claimed = atomic_load(&stw.next_slot);
   if (claimed > stw.nslots) claimed = stw.nslots;
@@ -477,9 +550,10 @@ static bool collect_parked(stop_ctx_t *c) {
     pid_t tid = __atomic_load_n(&stw.slots[c->cursor].tid, __ATOMIC_ACQUIRE);
     if (tid == 0) break;
     tid_entry_t *e = set_find(c, tid);
-    if (!e || (e->tid == tid && e->state == TID_PARKED)) return false;
+    if (!e || (e->tid == tid && e->state == TID_PARKED)) return fail(c, STOP_TABLES, tid, 0);
     if (e->tid != tid) set_insert(c, e, tid, TID_PARKED);
     else if (e->state == TID_SIGNALED) c->pending--;
+    else if (e->state == TID_TRACE && !c->traced) untrace(c, tid);
     e->state = TID_PARKED;
     c->cursor++;
   }
@@ -488,32 +562,111 @@ static bool collect_parked(stop_ctx_t *c) {
 
 /* Signalled threads that will never park: exited, or the zombie leader. */
 static void drop_exited(stop_ctx_t *c) {
+  pid_t pid = os_getpid();
   for (size_t i = 0; i <= stw.set_mask; i++) {
     tid_entry_t *e = &stw.set[i];
     if (e->tid == 0 || e->state != TID_SIGNALED) continue;
-    bool gone = sys_tgkill(c->pid, e->tid, 0) != 0 && errno == ESRCH;
-    if (gone || (e->tid == c->pid && leader_is_dead())) {
+    bool gone = os_tgkill(e->tid, 0) == -ESRCH;
+    if (gone || (e->tid == pid && leader_is_dead())) {
       e->state = TID_GONE;
       c->pending--;
     }
   }
 }
 
+static bool traced_last_time(pid_t tid) {
+  for (size_t i = 0; i < stw.ntraced_last; i++)
+    if (stw.traced_last[i] == tid) return true;
+  return false;
+}
+
+/* Looks at every thread still not parked.  One found unable to park at
+ * enough looks in a row is left to the tracer if it blocks the signal or
+ * is stopped; false (and *why set) if it waits in vfork or the tracer is
+ * off or has no room for it. */
+static bool check_pending(stop_ctx_t *c) {
+  for (size_t i = 0; i <= stw.set_mask; i++) {
+    tid_entry_t *e = &stw.set[i];
+    if (e->tid == 0 || e->state != TID_SIGNALED) continue;
+    bool libc;
+    stop_status_t now = why_not_parked(c, e->tid, &libc);
+    e->looks = now == e->seen && e->looks < UINT8_MAX ? e->looks + 1 : 1;
+    e->seen = now;
+    unsigned needed = libc && !stw.use_ptrace ? LIBC_LOOKS : 2;
+    if (now == STOP_OK || (e->looks < needed && !traced_last_time(e->tid))) continue;
+    if (now == STOP_VFORK || !stw.use_ptrace || c->traced || c->ntrace == TRACER_MAX)
+      return fail(c, now, e->tid, 0);
+    if (c->ntrace == 0) c->trace_why = now;
+    c->trace[c->ntrace++] = e->tid;
+    e->state = TID_TRACE;
+    c->pending--;
+  }
+  return true;
+}
+
+/* A thread the tracer stopped, published as if it had parked. */
+static void publish_traced(const traced_t *t) {
+  uint32_t i = atomic_fetch_add(&stw.next_slot, 1);
+  if (i >= stw.nslots) {
+    atomic_store(&stw.overflow, true);
+    return;
+  }
+  stopped_thread_t *s = &stw.slots[i];
+  s->sp = t->sp;
+  s->alt_lo = s->alt_hi = s->normal_sp = 0;
+  __atomic_store_n(&s->tid, t->tid, __ATOMIC_RELEASE);
+}
+
+/* Once every other thread has parked: the tracer stops those that
+ * cannot park. */
+static bool trace_the_rest(stop_ctx_t *c) {
+  if (!tracer_stop(c->trace, c->ntrace)) return fail(c, c->trace_why, c->trace[0], 0);
+  c->traced = true;
+  size_t n, kept = 0;
+  const traced_t *t = tracer_threads(&n);
+  for (size_t i = 0; i < n; i++) {
+    if (t[i].tid == 0) {   /* exited: it will not be found in the set again */
+      tid_entry_t *e = set_find(c, c->trace[i]);
+      if (e && e->tid == c->trace[i]) e->state = TID_GONE;
+      continue;
+    }
+    publish_traced(&t[i]);
+    stw.traced_last[kept++] = t[i].tid;
+  }
+  stw.ntraced_last = kept;
+  return true;
+}
+
 static bool all_parked(stop_ctx_t *c) {
   return c->pending == 0 && c->cursor == atomic_load(&stw.next_slot);
 }
 
-/* Waits until every signalled thread has parked or gone, or the deadline. */
+/* Waits until every signalled thread has parked or gone, or one cannot,
+ * or the deadline. */
 static bool await_parked(stop_ctx_t *c) {
   uint64_t slice = SLICE_MIN_NS;
   for (;;) {
     uint32_t seen = atomic_load(&stw.acks);
-    if (!collect_parked(c) || atomic_load(&stw.overflow)) return false;
-    if (all_parked(c)) return true;
-    uint64_t now = now_ns();
-    if (now >= c->deadline) return false;
+    if (!collect_parked(c)) return false;
+    if (atomic_load(&stw.overflow)) return fail(c, STOP_TABLES, 0, 0);
+    if (all_parked(c)) {
+      if (c->ntrace == 0 || c->traced) return true;
+      if (!trace_the_rest(c)) return false;
+      continue;
+    }
+    uint64_t now = os_monotonic_ns();
+    if (now >= c->deadline) {
+      for (size_t i = 0; i <= stw.set_mask; i++)
+        if (stw.set[i].tid != 0 && stw.set[i].state == TID_SIGNALED)
+          return fail(c, STOP_TIMEOUT, stw.set[i].tid, 0);
+      return fail(c, STOP_TIMEOUT, 0, 0);
+    }
+    if (now >= c->next_check) {
+      if (!check_pending(c)) return false;
+      c->next_check = now + CHECK_EVERY_NS;
+    }
     uint64_t left = c->deadline - now;
-    if (futex_wait(&stw.acks, seen, (int64_t)(left < slice ? left : slice)) == ETIMEDOUT) {
+    if (os_futex_wait(&stw.acks, seen, (int64_t)(left < slice ? left : slice)) == -ETIMEDOUT) {
       drop_exited(c);
       slice = slice * 2 < SLICE_MAX_NS ? slice * 2 : SLICE_MAX_NS;
     }
@@ -526,10 +679,11 @@ static bool await_parked(stop_ctx_t *c) {
 static bool run_rounds(stop_ctx_t *c) {
   for (int round = 0; round < MAX_ROUNDS; round++) {
     long fresh = for_each_task(signal_task, c);
-    if (fresh < 0 || !await_parked(c)) return false;
+    if (fresh < 0) return c->why->status != STOP_OK ? false : fail(c, STOP_NO_TASKS, 0, 0);
+    if (!await_parked(c)) return false;
     if (fresh == 0) return true;
   }
-  return false;
+  return fail(c, STOP_TABLES, 0, 0);   /* the listing never settled */
 }
 
 /* Resets the per-stop words and opens stop seq+1 (odd). */
@@ -547,33 +701,40 @@ static void resume_all(void) {
   uint32_t used = atomic_load(&stw.next_slot);
   stw.used_slots = used < stw.nslots ? used : stw.nslots;
   atomic_fetch_add(&stw.seq, 1);
-  futex_wake(&stw.seq, INT_MAX);
+  os_futex_wake(&stw.seq, INT_MAX);
   for (uint32_t n; (n = atomic_load(&stw.inside)) != 0;)
-    futex_wait(&stw.inside, n, -1);
+    os_futex_wait(&stw.inside, n, -1);
 }
 
-static void release_stop(void) {
-  no_park = false;
-  atomic_store(&stw.stopper, 0);
-}
-
-bool threads_stop_world(world_t *w, unsigned timeout_ms) {
+bool threads_stop_world(world_t *w, unsigned timeout_ms, stop_result_t *why) {
   w->nthreads = 0;
-  threads_init();
-  pid_t self = sys_gettid(), none = 0;
-  if (!stw.sig || !atomic_compare_exchange_strong(&stw.stopper, &none, self)) return false;
-  no_park = true;
-  stop_ctx_t c = { .pid = getpid(), .self = self,
-                   .deadline = now_ns() + (uint64_t)timeout_ms * 1000000u };
-  long n = for_each_task(count_task, &c);
-  if (n < 0 || !ensure_capacity((size_t)n)) {
-    release_stop();
+  *why = (stop_result_t){ STOP_OK, 0, 0 };
+  pid_t self = os_gettid(), none = 0;
+  if (!atomic_load(&stw.sig) || !atomic_compare_exchange_strong(&stw.stopper, &none, self)) {
+    why->status = atomic_load(&stw.sig) ? STOP_BUSY : STOP_NO_SIGNAL;
     return false;
   }
-  begin_stop();
-  if (!run_rounds(&c)) {
-    resume_all();
-    release_stop();
+  uint64_t now = os_monotonic_ns();
+  stop_ctx_t c = { .self = self, .tasks_fd = os_proc_fd(OS_PROC_TASK), .why = why,
+                   .deadline = now + (uint64_t)timeout_ms * 1000000u,
+                   .next_check = now + (stw.ntraced_last ? CHECK_KNOWN_NS : CHECK_FIRST_NS) };
+  bool ok = c.tasks_fd >= 0 || fail(&c, STOP_NO_TASKS, 0, 0);
+  if (ok) {
+    long n = for_each_task(count_task, &c);
+    ok = n < 0 ? fail(&c, STOP_NO_TASKS, 0, 0)
+               : ensure_capacity((size_t)n) || fail(&c, STOP_TABLES, 0, 0);
+  }
+  if (ok) {
+    begin_stop();
+    ok = run_rounds(&c);
+    if (!ok) {
+      tracer_release();
+      resume_all();
+    }
+  }
+  if (!c.traced) stw.ntraced_last = 0;
+  if (!ok) {
+    atomic_store(&stw.stopper, 0);
     return false;
   }
   w->threads = stw.slots;
@@ -582,16 +743,21 @@ bool threads_stop_world(world_t *w, unsigned timeout_ms) {
   return true;
 }
 
+bool threads_world_stopped_by_me(void) {
+  return (atomic_load(&stw.seq) & 1) && atomic_load(&stw.stopper) == os_gettid();
+}
+
 void threads_start_world(world_t *w) {
   w->nthreads = 0;
-  if (atomic_load(&stw.stopper) != sys_gettid()) return;
+  if (atomic_load(&stw.stopper) != os_gettid()) return;
+  tracer_release();
   resume_all();
-  release_stop();
+  atomic_store(&stw.stopper, 0);
 }
 
 /* The child has one thread and a copy of the parent's memory: the forking
  * thread cannot have been parked or stopping (gc.c's lock), but stale
- * counters, collector tids and slots are cleared all the same. */
+ * counters, collector and traced tids and slots are cleared all the same. */
 void threads_after_fork_child(void) {
   atomic_store(&stw.seq, 0);
   atomic_store(&stw.acks, 0);
@@ -601,6 +767,6 @@ void threads_after_fork_child(void) {
   atomic_store(&stw.stopper, 0);
   for (size_t i = 0; i < MAX_COLLECTORS; i++) atomic_store(&stw.collectors[i], 0);
   atomic_store(&stw.ncollectors, 0);
+  stw.ntraced_last = 0;
   stw.used_slots = stw.nslots;
-  no_park = false;
 }

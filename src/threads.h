@@ -9,6 +9,13 @@
  * never stop.  Rule 4 of DESIGN.md holds without a deferral: allocations
  * made while a sweep runs are marked first, and realloc keeps the old
  * allocation indexed until its copy is done (heap.c).
+ *
+ * The stop signal is shared with the program (DESIGN.md rule 7): pacegc
+ * sends it with rt_tgsigqueueinfo carrying a value only it knows, and
+ * hands every other instance of the signal to the program's own action
+ * (handlers.c).  The handler keeps no state in thread-local storage that
+ * decides whether to park, so a thread cloned without its own TLS parks
+ * like any other.
  */
 #ifndef PACEGC_THREADS_H
 #define PACEGC_THREADS_H
@@ -18,35 +25,42 @@
 #include <sys/types.h>
 #include "util.h"
 
+#define THREADS_HELD_MAX 4
+
 typedef struct thread_ctl {
-  volatile uintptr_t stack_hint;       /* an address on this thread's normal
-                                          stack, 0 until first known */
   volatile sig_atomic_t suspends;      /* suspend signals this thread took:
                                           tells whether an EINTR was ours */
   volatile sig_atomic_t handled;       /* program handlers this thread ran
                                           (handlers.c): whether it was not
                                           ours alone */
+  /* The program's view of the stop signal on this thread (handlers.c):
+   * it asked to block it, or is inside its own handler for it.  The kernel
+   * never blocks it; the program's own instances wait here instead. */
+  volatile sig_atomic_t prog_blocked;
+  volatile uintptr_t prog_handler_frame;   /* in its handler: that frame, else 0 */
+  volatile sig_atomic_t nheld;
+  siginfo_t held[THREADS_HELD_MAX];
 } thread_ctl_t;
 
 /* Initial-exec: the suspend handler reads it, and a dynamic TLS access
  * (__tls_get_addr) may allocate. */
 extern __thread thread_ctl_t thread_ctl __attribute__((tls_model("initial-exec")));
 
-/* Records thread_ctl.stack_hint unless running on a sigaltstack (the
- * handler also records it from the interrupted stack pointer). */
-COLD void threads_note_stack(void);
+/* What a new thread takes from its creator beyond what the kernel copies
+ * (stacks.c's pthread_create wrapper passes it on). */
+typedef struct thread_inherit { bool prog_blocked; } thread_inherit_t;
+thread_inherit_t threads_inherit_get(void);
+void threads_inherit_set(thread_inherit_t in);
 
 /*
  * What the collector needs to know of one stopped thread.
  *
- * Scan [sp, top) of the stack sp lies on: [sp, alt_hi) if alt_lo != 0,
- * else up to the end of sp's stack mapping.  That range holds the
- * kernel's signal frame (every register, FP/SIMD included) and the
- * interrupted frames.  When the handler ran on the alternate stack, the
- * thread's normal stack must be scanned as well: from normal_sp up if
- * normal_sp != 0, else the whole mapping holding stack_hint (the thread
- * was already inside one of its own handlers on that stack, so where its
- * normal stack ends is unknown).
+ * Scan [sp, top) of the stack sp lies on: that range holds the kernel's
+ * signal frame (every register, FP/SIMD included) and the interrupted
+ * frames.  When the handler ran on the alternate stack [alt_lo, alt_hi)
+ * and the thread was interrupted on its normal stack, that stack is live
+ * from normal_sp up; if the thread was already on its alternate stack,
+ * normal_sp is 0 and its normal stack is live throughout.
  */
 typedef struct stopped_thread {
   pid_t tid;
@@ -56,7 +70,6 @@ typedef struct stopped_thread {
   uintptr_t normal_sp;   /* when sp is on the alt stack and the thread was
                             interrupted on its normal stack: that stack's
                             lowest live address (red zone included), else 0 */
-  uintptr_t stack_hint;  /* an address on the thread's normal stack, or 0 */
 } stopped_thread_t;
 
 typedef struct world {
@@ -66,23 +79,48 @@ typedef struct world {
   size_t capacity;
 } world_t;
 
+/* Why a stop failed, and which thread (if one) it was waiting for. */
+typedef enum stop_status {
+  STOP_OK,
+  STOP_BUSY,          /* another stop is in progress */
+  STOP_NO_SIGNAL,     /* no stop signal could be installed */
+  STOP_NO_TASKS,      /* /proc/self/task cannot be read (err) */
+  STOP_SEND,          /* the signal could not be sent to tid (err) */
+  STOP_TABLES,        /* no memory for the tables, or more threads than slots */
+  STOP_BLOCKED,       /* tid blocks the stop signal (a raw rt_sigprocmask) */
+  STOP_STOPPED,       /* tid is stopped (SIGSTOP, a debugger) */
+  STOP_VFORK,         /* tid waits for a vfork child to exec or exit */
+  STOP_TIMEOUT,       /* tid did not park in time */
+} stop_status_t;
+
+typedef struct stop_result {
+  stop_status_t status;
+  pid_t tid;
+  int err;
+} stop_result_t;
+
 /* The signal pacegc parks threads with (a real-time signal), 0 before
- * threads_init() or if none was free. */
+ * threads_init() or if none could be installed. */
 int threads_suspend_signal(void);
 
-/* Installs the suspend handler; idempotent.  Called at start-up. */
-void threads_init(void);
+/* Installs the suspend handler on `sig`, or on SIGRTMAX-2 when sig is 0;
+ * threads that cannot take it are stopped with ptrace (tracer.h) unless
+ * use_ptrace is false.  Idempotent.  Called at start-up. */
+void threads_init(int sig, bool use_ptrace);
 
 /*
  * Parks every other thread of the process (found in /proc/self/task,
  * re-listed until stable) except pacegc's own collector threads.  The
  * calling thread is not in *w: it scans its own stack and registers.
- * Returns false, with every thread resumed, if some thread does not park
- * within timeout_ms, if another stop is in progress, or if more threads
- * appeared than there were slots (the next stop has more).  Never calls
- * malloc, stdio or dl_iterate_phdr.
+ * Returns false, with every thread resumed and *why filled, if some thread
+ * cannot park: it blocks the signal, is stopped or waits for a vfork child
+ * (each seen within tens of milliseconds), or does not park within
+ * timeout_ms.  Never calls malloc, stdio or dl_iterate_phdr.
  */
-bool threads_stop_world(world_t *w, unsigned timeout_ms);
+bool threads_stop_world(world_t *w, unsigned timeout_ms, stop_result_t *why);
+
+/* Whether the calling thread holds a stop (check.h's rule 3). */
+bool threads_world_stopped_by_me(void);
 
 /* Resumes the world and returns once every parked thread has left the
  * park.  A no-op unless the caller holds a successful stop. */
@@ -99,8 +137,7 @@ void threads_unregister_collector(void);
 /* fork: called in the child, which has only the forking thread. */
 void threads_after_fork_child(void);
 
-/* Wrappers' logic, called from shim.c's exported libc wrappers: keep the
- * suspend signal unblocked and pacegc's handler installed. */
+/* Wrappers' logic: the kernel's masks never hold the suspend signal. */
 void threads_filter_mask(sigset_t *set);
 bool threads_is_suspend_signal(int sig);
 

@@ -21,6 +21,9 @@
 #define GRANULE_SHIFT 4
 #define GRANULE       ((size_t)1 << GRANULE_SHIFT)
 
+/* A range of addresses [lo, hi). */
+typedef struct span { uintptr_t lo, hi; } span_t;
+
 ALWAYS_INLINE uintptr_t align_up(uintptr_t x, uintptr_t a)   { return (x + a - 1) & ~(a - 1); }
 ALWAYS_INLINE uintptr_t align_down(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }
 ALWAYS_INLINE bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }

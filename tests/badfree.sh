@@ -8,6 +8,9 @@
 #     "none"), directly followed by at least one stack line (whitespace,
 #     then '#'), and nothing else;
 #   - a stack line names the function that made the bad call, bad_CASE.
+# A CASE named *_defer or *_defer_* runs with PACEGC_FREE=defer (freed
+# objects stay indexed until a cycle finds them unreachable); the others
+# with PACEGC_FREE as the environment has it.
 # Exits 77 (skipped) when LIBPACEGC does not exist yet.
 # shellcheck source=tests/testlib.sh
 . "$(dirname "$0")/testlib.sh"
@@ -17,6 +20,8 @@ test_lib "$lib"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pacegc-badfree.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+
+case $case in *_defer | *_defer_*) export PACEGC_FREE=defer ;; esac
 
 set +e
 LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$lib" "$exe" "$case" \

@@ -28,6 +28,10 @@
 #   --status N        the exit status the plain run must have (default 0;
 #                     "any" accepts all), so that a test broken in both
 #                     runs the same way does not pass
+#   --told REGEX      the preloaded run must print exactly one "pacegc:"
+#                     line, and it must match REGEX (a case where pacegc
+#                     has to tell the user something); stderr is compared
+#                     without it
 #   --keep            keep the temporary directory (its path is printed)
 set -eu
 set -o pipefail
@@ -38,13 +42,14 @@ usage() {
 	exit 2
 }
 
-setup='' stdin=/dev/null files=0 keep=0 lib='' want_status=0
+setup='' stdin=/dev/null files=0 keep=0 lib='' want_status=0 told=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--setup) [ $# -ge 2 ] || usage; setup=$2; shift 2 ;;
 	--stdin) [ $# -ge 2 ] || usage; stdin=$2; shift 2 ;;
 	--files) files=1; shift ;;
 	--status) [ $# -ge 2 ] || usage; want_status=$2; shift 2 ;;
+	--told) [ $# -ge 2 ] || usage; told=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
 	--) shift; break ;;
 	-h|--help) usage ;;
@@ -123,6 +128,16 @@ run_one plain "${LD_PRELOAD:-}" "$@"
 run_one preload "${LD_PRELOAD:+$LD_PRELOAD:}$lib" "$@"
 
 ok=1
+if [ -n "$told" ]; then
+	mv "$base/preload.stderr" "$base/preload.stderr.all"
+	grep -av '^pacegc:' "$base/preload.stderr.all" >"$base/preload.stderr" || true
+	grep -a '^pacegc:' "$base/preload.stderr.all" >"$base/told" || true
+	if [ "$(wc -l <"$base/told")" -ne 1 ] || ! grep -aEq -- "$told" "$base/told"; then
+		ok=0
+		echo "FAIL: want exactly one pacegc: line matching '$told'; the preloaded run printed:"
+		head -n 20 "$base/told"
+	fi
+fi
 for part in status stdout stderr; do
 	if ! cmp -s "$base/plain.$part" "$base/preload.$part"; then
 		ok=0
@@ -142,7 +157,7 @@ fi
 if grep -aq '^pacegc:' "$base/preload.stderr"; then
 	ok=0
 	echo "FAIL: the preloaded run printed pacegc reports on stderr:"
-	grep -a -A8 '^pacegc:' "$base/preload.stderr" | head -n 60
+	grep -a -A8 '^pacegc:' "$base/preload.stderr" | head -n 60 || true
 fi
 
 if [ "$want_status" != any ] &&

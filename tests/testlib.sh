@@ -55,3 +55,43 @@ same_stdout() {
 		fail "the $1 run's stdout (the live set's checksums) differs"
 	fi
 }
+
+# test_need CMD PACKAGE...: makes sure CMD is on PATH; if it is not and
+# this is root with apt-get, installs PACKAGE... (Debian's names) quietly;
+# if CMD is still missing, exits 77 (meson's "skipped") saying so.
+test_need() {
+	local cmd=$1
+	shift
+	command -v "$cmd" >/dev/null 2>&1 && return 0
+	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 ||
+			{ apt-get update -q >/dev/null 2>&1 &&
+			  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1; } ||
+			true
+	fi
+	if ! command -v "$cmd" >/dev/null 2>&1; then
+		echo "SKIP: $cmd not found and the packages $* could not be installed"
+		exit 77
+	fi
+}
+
+# test_free_port: prints a TCP port on 127.0.0.1 that nothing listens on.
+test_free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# test_wait_port PORT SECONDS: waits until something accepts on
+# 127.0.0.1:PORT; returns 1 if nothing does in time.
+test_wait_port() {
+	python3 - "$1" "$2" <<'PY'
+import socket, sys, time
+port, end = int(sys.argv[1]), time.time() + float(sys.argv[2])
+while time.time() < end:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit(1)
+PY
+}

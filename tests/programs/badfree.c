@@ -141,6 +141,57 @@ NOINLINE void bad_realloc_interior(void)
 	free(q);
 }
 
+/* The *_defer cases run with PACEGC_FREE=defer (badfree.sh sets it): a
+ * freed object then stays indexed, its contents kept for stale pointers,
+ * until a cycle finds nothing pointing to it.  realloc of it is still a
+ * bad call: one report, NULL with ENOMEM, the memory left alone (README
+ * "Bad frees") -- not a new block, and not the freed block handed back. */
+static void need_defer(void)
+{
+	const char *m = getenv("PACEGC_FREE");
+	CHECK(m && strcmp(m, "defer") == 0,
+	      "run the *_defer cases with PACEGC_FREE=defer (got %s)",
+	      m ? m : "unset");
+}
+
+/* A size in another size class: glibc and pacegc would move the block. */
+NOINLINE void bad_realloc_freed_defer(void)
+{
+	need_defer();
+	unsigned char *p = malloc(100);
+	CHECK(p, "malloc");
+	tu_fill(p, 100, 15);
+	free(p);
+	errno = 0;
+	void *q = realloc(tu_launder(p), 200);
+	int e = errno;
+	after();
+	CHECK(q == NULL, "realloc of a freed pointer returned %p (a new block; "
+	      "the freed one was %p)", q, (void *)p);
+	CHECK(e == ENOMEM, "realloc of a freed pointer: errno %d", e);
+	CHECK(tu_check(p, 100, 15) == 100,
+	      "the freed (deferred) object changed by the bad realloc");
+}
+
+/* A size in the same size class: nothing would move. */
+NOINLINE void bad_realloc_freed_defer_same(void)
+{
+	need_defer();
+	unsigned char *p = malloc(100);
+	CHECK(p, "malloc");
+	tu_fill(p, 100, 16);
+	free(p);
+	errno = 0;
+	void *q = realloc(tu_launder(p), 104);
+	int e = errno;
+	after();
+	CHECK(q == NULL, "realloc of a freed pointer returned %p%s", q,
+	      q == (void *)p ? " (the freed block itself)" : "");
+	CHECK(e == ENOMEM, "realloc of a freed pointer: errno %d", e);
+	CHECK(tu_check(p, 100, 16) == 100,
+	      "the freed (deferred) object changed by the bad realloc");
+}
+
 /* free() must leave errno alone (glibc does; POSIX.1-2024 requires it),
  * also when it reports a bad pointer -- here the first report of the
  * process, which is when lazy set-up (unwinder, symbol lookup) happens. */
@@ -196,6 +247,8 @@ static const struct {
 	{ "realloc_freed", bad_realloc_freed },
 	{ "realloc_interior", bad_realloc_interior },
 	{ "errno", bad_errno },
+	{ "realloc_freed_defer", bad_realloc_freed_defer },
+	{ "realloc_freed_defer_same", bad_realloc_freed_defer_same },
 };
 
 int main(int argc, char **argv)

@@ -53,33 +53,11 @@ int dl_check_ctor(void)
 	return 1;
 }
 
-/* Returns n pattern bytes the caller must free(). */
-void *dl_make(size_t n, uint64_t seed)
-{
-	void *p = malloc(n);
-	if (p)
-		tu_fill(p, n, seed);
-	return p;
-}
-
-/* Verifies and frees a buffer the caller allocated. */
-int dl_consume(void *p, size_t n, uint64_t seed)
-{
-	int ok = tu_check(p, n, seed) == n;
-	free(p);
-	return ok;
-}
-
-/* Grows the caller's buffer; the caller frees the result. */
-void *dl_grow(void *p, size_t n, size_t m, uint64_t seed)
-{
-	unsigned char *q = realloc(p, m);
-	if (!q)
-		return NULL;
-	for (size_t i = n; i < m; i++)
-		q[i] = tu_byte(seed, i);
-	return q;
-}
+/* Pattern buffers from, checked by, and grown by this module's own
+ * malloc, free and realloc. */
+void *dl_make(size_t n, uint64_t seed) { return tu_make(n, seed); }
+int dl_consume(void *p, size_t n, uint64_t seed) { return tu_consume(p, n, seed); }
+void *dl_grow(void *p, size_t n, size_t m, uint64_t seed) { return tu_grow(p, n, m, seed); }
 
 char *dl_strdup(const char *s)
 {

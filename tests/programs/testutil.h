@@ -88,6 +88,36 @@ static inline size_t tu_check(const void *p, size_t n, uint64_t seed)
 	return n;
 }
 
+/* Pattern buffers made, checked and grown by the malloc, free and
+ * realloc of the module that calls these (inlined there: a module loaded
+ * with RTLD_DEEPBIND binds them to its own dependency chain). */
+static inline void *tu_make(size_t n, uint64_t seed)
+{
+	void *p = malloc(n);
+	if (p)
+		tu_fill(p, n, seed);
+	return p;
+}
+
+/* Checks and frees a buffer tu_make() filled. */
+static inline int tu_consume(void *p, size_t n, uint64_t seed)
+{
+	int ok = tu_check(p, n, seed) == n;
+	free(p);
+	return ok;
+}
+
+/* Grows a buffer of n pattern bytes to m, extending the pattern. */
+static inline void *tu_grow(void *p, size_t n, size_t m, uint64_t seed)
+{
+	unsigned char *q = realloc(p, m);
+	if (!q)
+		return NULL;
+	for (size_t i = n; i < m; i++)
+		q[i] = tu_byte(seed, i);
+	return q;
+}
+
 static inline int tu_all_zero(const void *p, size_t n)
 {
 	const uint8_t *b = p;

@@ -82,6 +82,8 @@ static void expect_defaults_except(const char *field) {
   if (strcmp(field, "pacer")) ck_assert_int_eq(cfg.pacer_go117, d.pacer_go117);
   if (strcmp(field, "free")) ck_assert_int_eq(cfg.free_mode, d.free_mode);
   if (strcmp(field, "reclaim")) ck_assert_int_eq(cfg.reclaim, d.reclaim);
+  if (strcmp(field, "stop_signal")) ck_assert_int_eq(cfg.stop_signal, d.stop_signal);
+  if (strcmp(field, "ptrace")) ck_assert_int_eq(cfg.ptrace, d.ptrace);
 }
 
 /* A bad value: one message, starting `pacegc: NAME="`, ending with what is
@@ -244,6 +246,7 @@ START_TEST(memlimit_percent) {
 }
 END_TEST
 
+
 START_TEST(memlimit_bad) {
   static const char *cases[] = {
     "abc", "-1", "-5MiB", "12abc", "1.5GiB", "512KB", "512MB", "512mb", "512GB", "1TB", "512M",
@@ -328,6 +331,54 @@ START_TEST(memlimit_percent_needs_memory) {
 }
 END_TEST
 
+/* Issue 8 item 16: a percentage over 100%, however slightly, is refused
+ * with the usual message; decimals beyond the ninth may be dropped only
+ * where that cannot carry a value over 100% (or under 1%) into range. */
+START_TEST(memlimit_percent_just_over_100) {
+  static const char *over[] = {
+    "100.00000001%", "100.000000001%", "100.0000000001%", "100.00000000001%",
+    "100.0000000000000001%", "100.00000000000000000000000000000000000001%",
+  };
+  /* Every value is tried; the failure lists all that were accepted. */
+  char accepted[1024] = "";
+  for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+    if (parse1("PACEGC_GOMEMLIMIT", over[i]) == 0) {
+      size_t n = strlen(accepted);
+      snprintf(accepted + n, sizeof accepted - n, " %s (as %lld bytes)", over[i],
+               (long long)cfg.memlimit);
+      continue;
+    }
+    char want[CONFIG_LINE_MAX + 1];
+    snprintf(want, sizeof want,
+             "pacegc: PACEGC_GOMEMLIMIT=\"%s\": must be between 1%% and 100%%; using off", over[i]);
+    expect_line(0, want);
+    ck_assert_int_eq(nlines, 1);
+    expect_defaults_except("");
+  }
+  ck_assert_msg(accepted[0] == 0, "over 100%% yet accepted silently (100%% is %lld bytes):%s",
+                (long long)(16 * GiB), accepted);
+}
+END_TEST
+
+START_TEST(memlimit_percent_just_under_100) {
+  /* Accepted, and below the whole memory. */
+  static const char *under[] = { "99.99999999999%", "99.9999999999999999999%", "99.999999999%" };
+  for (size_t i = 0; i < sizeof under / sizeof under[0]; i++) {
+    ck_assert_msg(parse1("PACEGC_GOMEMLIMIT", under[i]) == 0, "%s: %s", under[i], lines[0]);
+    ck_assert_int_lt(cfg.memlimit, (int64_t)(16 * GiB));
+    ck_assert_int_ge(cfg.memlimit, (int64_t)(16 * GiB) - 1);
+  }
+  /* Exactly 100%, however many zeros. */
+  static const char *exact[] = { "100.0%", "100.000000000%", "100.00000000000000000000%" };
+  for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++) {
+    ck_assert_msg(parse1("PACEGC_GOMEMLIMIT", exact[i]) == 0, "%s: %s", exact[i], lines[0]);
+    ck_assert_int_eq(cfg.memlimit, (int64_t)(16 * GiB));
+  }
+  /* Just under 1% stays refused. */
+  expect_bad("PACEGC_GOMEMLIMIT", "0.99999999999%", "off");
+}
+END_TEST
+
 /* ---- PACEGC_GOMAXPROCS ---- */
 
 START_TEST(maxprocs_good) {
@@ -387,6 +438,28 @@ START_TEST(godebug_good) {
   ck_assert_int_eq(cfg.pacer_go117, 0);
   ck_assert_int_eq(cfg.gcstress, INT64_MAX);
   ck_assert_int_eq(parse1("PACEGC_GODEBUG", ",,,"), 0);
+  ck_assert_int_eq(parse1("PACEGC_GODEBUG", "stopsignal=40"), 0);
+  ck_assert_int_eq(cfg.stop_signal, 40);
+  expect_defaults_except("stop_signal");
+  ck_assert_int_eq(parse1("PACEGC_GODEBUG", "stopsignal=40,stopsignal=auto"), 0);
+  ck_assert_int_eq(cfg.stop_signal, 0);
+  ck_assert_int_eq(parse1("PACEGC_GODEBUG", "ptrace=0"), 0);
+  ck_assert_int_eq(cfg.ptrace, 0);
+  expect_defaults_except("ptrace");
+}
+END_TEST
+
+START_TEST(godebug_stopsignal_bad) {
+  ck_assert_int_eq(parse1("PACEGC_GODEBUG", "stopsignal=10"), 1);
+  expect_line(0, "pacegc: PACEGC_GODEBUG=\"stopsignal=10\": must be at least 34 or \"auto\"; "
+                 "using stopsignal=auto");
+  ck_assert_int_eq(parse1("PACEGC_GODEBUG", "stopsignal=65"), 1);
+  expect_line(0, "pacegc: PACEGC_GODEBUG=\"stopsignal=65\": must be at most 64 or \"auto\"; "
+                 "using stopsignal=auto");
+  ck_assert_int_eq(parse1("PACEGC_GODEBUG", "stopsignal=SIGUSR1"), 1);
+  expect_line(0, "pacegc: PACEGC_GODEBUG=\"stopsignal=SIGUSR1\": not a real-time signal number "
+                 "(34..64) or \"auto\"; using stopsignal=auto");
+  expect_defaults_except("");
 }
 END_TEST
 
@@ -520,11 +593,14 @@ static Suite *config_suite(void) {
   tcase_add_test(t, memlimit_messages);
   tcase_add_test(t, memlimit_suspicious);
   tcase_add_test(t, memlimit_percent_needs_memory);
+  tcase_add_test(t, memlimit_percent_just_over_100);
+  tcase_add_test(t, memlimit_percent_just_under_100);
   tcase_add_test(t, maxprocs_good);
   tcase_add_test(t, maxprocs_bad);
   tcase_add_test(t, maxprocs_capped);
   tcase_add_test(t, godebug_good);
   tcase_add_test(t, godebug_bad_items);
+  tcase_add_test(t, godebug_stopsignal_bad);
   tcase_add_test(t, godebug_flood_is_bounded);
   tcase_add_test(t, free_modes);
   tcase_add_test(t, reclaim_words);

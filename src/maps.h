@@ -1,0 +1,50 @@
+/*
+ * The process's mappings, from /proc/self/maps: what the root set is cut
+ * from (roots.c).
+ *
+ * maps_parse_line() is pure.  maps_read() reads the whole file through
+ * the descriptor os.c keeps (pread from offset 0, into a stack buffer)
+ * and is safe with the world stopped: no malloc, no stdio, no lock a
+ * program thread can hold.
+ */
+#ifndef PACEGC_MAPS_H
+#define PACEGC_MAPS_H
+
+#include "util.h"
+
+/* One line of /proc/self/maps. */
+typedef struct map_entry {
+  uintptr_t lo, hi;
+  bool readable, writable, private_;
+  bool anon;         /* no file behind it: unnamed, [heap], [stack], [anon:...] */
+  bool special;      /* [vvar], [vdso], [vsyscall] and the like: never read */
+  bool main_stack;   /* [stack]: the main thread's, which never merges */
+} map_entry_t;
+
+bool maps_parse_line(const char *line, size_t len, map_entry_t *out);
+
+/* Lines in address order, in bookkeeping memory reused from cycle to
+ * cycle. */
+typedef struct maps {
+  map_entry_t *e;
+  size_t n, cap;
+} maps_t;
+
+/* Replaces m's contents with the current mappings.  False if the file
+ * could not be read whole (or memory for the table ran out). */
+bool maps_read(maps_t *m);
+
+/* The index of the line containing a, or SIZE_MAX. */
+size_t maps_find(const maps_t *m, uintptr_t a);
+
+/* Where a window of `bytes` fits that mappings growing toward it cannot
+ * reach: in the largest hole between the sorted spans, at least `reach`
+ * past the mappings below it (brk grows up) and `reach` short of those
+ * above (mmap grows down).  Under RLIMIT_AS no more than the limit can
+ * ever be mapped, so a reach of the limit keeps the window apart.
+ * Returns the window's start (aligned), or 0 if no hole is big enough.
+ * Pure. */
+uintptr_t maps_pick_window(const span_t *maps, size_t n, size_t bytes, uint64_t reach,
+                           size_t align);
+
+#endif

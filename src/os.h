@@ -1,0 +1,141 @@
+/*
+ * The process layer: everything pacegc asks of the kernel and of glibc,
+ * in one place (as mimalloc's prim.h).
+ *
+ *   - raw system calls.  pacegc exports wrappers of read, write, close,
+ *     syscall and the like, and -Bsymbolic binds its own calls to its own
+ *     definitions, so nothing inside pacegc may call those libc names:
+ *     it calls os_* instead, which enter the kernel directly;
+ *   - the descriptors pacegc keeps open on /proc/self files.  They are
+ *     opened at start-up (before a program can sandbox itself), placed
+ *     high in the descriptor table, and checked before every use: a fork
+ *     leaves them describing the parent, and a program may close or reuse
+ *     their numbers behind pacegc's back.  A stale one is reopened when
+ *     that is safe (os_may_open);
+ *   - clocks, glibc's own functions behind pacegc's wrappers, signal
+ *     masks, and running a function on a stack of pacegc's own.
+ *
+ * Everything here is async-signal-safe and allocation-free unless said
+ * otherwise, so it may run with the world stopped.
+ */
+#ifndef PACEGC_OS_H
+#define PACEGC_OS_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "util.h"
+
+/* ---- system calls: return the result, or -errno; never touch errno ---- */
+
+long os_syscall6(long n, long a, long b, long c, long d, long e, long f);
+#define os_syscall0(n) os_syscall6((n), 0, 0, 0, 0, 0, 0)
+#define os_syscall1(n, a) os_syscall6((n), (long)(a), 0, 0, 0, 0, 0)
+#define os_syscall2(n, a, b) os_syscall6((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define os_syscall3(n, a, b, c) os_syscall6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define os_syscall4(n, a, b, c, d) \
+  os_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define os_syscall5(n, a, b, c, d, e) \
+  os_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
+
+pid_t os_gettid(void);
+pid_t os_getpid(void);
+
+int os_open(const char *path, int flags);                     /* fd or -errno */
+int os_openat(int dirfd, const char *path, int flags);
+int os_close(int fd);
+ssize_t os_read(int fd, void *buf, size_t n);
+ssize_t os_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t os_write(int fd, const void *buf, size_t n);
+
+/* The kernel's signal mask calls, with the kernel's sigset size. */
+void os_sigmask(int how, const sigset_t *set, sigset_t *old);
+/* Every signal blocked but the ones a fault raises (a fault with its
+ * signal blocked kills the process outright); *old gets the mask before. */
+void os_block_signals(sigset_t *old);
+void os_restore_signals(const sigset_t *old);
+
+/* glibc's sigaction under its exported alias: glibc adds the restorer the
+ * kernel needs, and pacegc's own sigaction wrapper is bypassed. */
+int os_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
+/* 0 or -errno.  os_sigqueue_self sends sig to thread tid of this process
+ * with the given si_code and value (rt_tgsigqueueinfo). */
+int os_tgkill(pid_t tid, int sig);
+int os_sigqueue_thread(pid_t tid, int sig, int code, void *value);
+
+/* 0, or -ETIMEDOUT, -EAGAIN, -EINTR.  timeout_ns < 0 waits without limit. */
+int os_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
+void os_futex_wake(_Atomic uint32_t *word, int n);
+
+/* ---- clocks ---- */
+
+uint64_t os_monotonic_ns(void);
+uint64_t os_thread_cpu_ns(void);
+int64_t os_process_cpu_ns(void);
+
+/* ---- the /proc/self files pacegc keeps open ---- */
+
+typedef enum os_proc {
+  OS_PROC_MAPS,       /* /proc/self/maps: read with pread from 0 */
+  OS_PROC_PAGEMAP,    /* /proc/self/pagemap: pread, and the PAGEMAP_SCAN ioctl */
+  OS_PROC_TASK,       /* /proc/self/task: lseek to 0, getdents64 */
+  OS_PROC_STAT,       /* /proc/self/stat: pread from 0 */
+  OS_PROC_COUNT
+} os_proc_t;
+
+/* Opens every file, once; at start-up, before the program runs. */
+void os_init(void);
+
+/*
+ * A descriptor for `which` that is known to be this process's: checked
+ * against the process it was opened in and its file's identity (device
+ * and inode), reopened if stale and os_may_open() allows, else -1.  The
+ * caller must not close it.  Not thread-safe: callers hold gc.c's lock.
+ */
+int os_proc_fd(os_proc_t which);
+
+/* Whether fd is one of the descriptors above (for the close wrappers). */
+bool os_is_own_fd(int fd);
+/* Those descriptors, in increasing order; returns how many (at most cap). */
+size_t os_own_fds(int *out, size_t cap);
+
+/* Moves pacegc's descriptor away from number fd, if it is one of them,
+ * before the program's dup2/dup3 makes fd something else. */
+void os_vacate_fd(int fd);
+
+/*
+ * Whether pacegc may open a file now.  Not when the program has turned on
+ * a seccomp filter since start-up (os_note_seccomp, or a change of mode
+ * that the wrappers missed): the filter may kill the process for an
+ * open.  Filters already in place at start-up let pacegc's own opens
+ * through, and stay the same in a child of fork.
+ */
+bool os_may_open(void);
+void os_note_seccomp(void);
+
+/* fork: the child's descriptors describe the parent until reopened (at
+ * once in a privileged process, which may be about to give up its
+ * privileges; lazily otherwise). */
+void os_after_fork_child(void);
+
+/* ---- glibc's own functions ---- */
+
+/* The next definition of `name` after pacegc's (dlsym RTLD_NEXT); NULL
+ * if none.  May allocate: not with the world stopped. */
+void *os_libc(const char *name);
+
+/* Declares `real`, glibc's fn, looked up once. */
+#define OS_REAL(fn) \
+  static __typeof__(fn) *real; \
+  if (unlikely(real == NULL)) real = (__typeof__(fn) *)os_libc(#fn)
+
+/* ---- stacks ---- */
+
+/* Calls fn(arg) with the stack pointer at `top` (16-byte aligned), and
+ * returns on the caller's stack.  Debuggers and unwinders see the
+ * caller's frames above fn's. */
+void os_call_on_stack(void *top, void (*fn)(void *), void *arg);
+
+#endif
