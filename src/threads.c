@@ -135,6 +135,7 @@ typedef struct stop_ctx {
   size_t ntrace;
   stop_status_t trace_why;      /* why the first of them could not park */
   bool traced;                  /* the tracer holds trace[] */
+  size_t claimed_untraced;      /* slots claimed when the tracer had them all */
 } stop_ctx_t;
 
 __thread thread_ctl_t thread_ctl __attribute__((tls_model("initial-exec")));
@@ -528,36 +529,77 @@ static int signal_task(stop_ctx_t *c, pid_t tid) {
   return 0;
 }
 
+/* Where tid is in the tracer's list, or c->ntrace. */
+static size_t trace_index(const stop_ctx_t *c, pid_t tid) {
+  size_t i = 0;
+  while (i < c->ntrace && c->trace[i] != tid) i++;
+  return i;
+}
+
 /* A thread put aside for the tracer parked by itself after all (it
  * unblocked the signal, or its stop ended): it is no longer traced. */
 static void untrace(stop_ctx_t *c, pid_t tid) {
-  for (size_t i = 0; i < c->ntrace; i++)
-    if (c->trace[i] == tid) {
-      c->trace[i] = c->trace[--c->ntrace];
-      return;
-    }
+  size_t i = trace_index(c, tid);
+  if (i < c->ntrace) c->trace[i] = c->trace[--c->ntrace];
 }
 
-/* Accounts for the slots published since the last call.  A thread may
+/*
+ * Accounts for the slots published since the last call.  A thread may
  * park before we signal it (a late signal from an abandoned stop); it is
  * then recorded as parked and never signalled.  Slots the tracer's
  * threads fill come through here too.  False if the set is full or a
- * thread parked twice (which would break the invariant). */
+ * thread parked twice (which would break the invariant).
+ *
+ * A thread on the tracer's list may take the signal while the tracer
+ * comes for it: it may park and then be traced too (its slot is then a
+ * duplicate), or be frozen between claiming a slot and filling it (the
+ * slot stays empty).  Every other thread had parked when the tracer came,
+ * so an empty slot among those claimed by the time it held them is such
+ * a thread's; both kinds are dropped by compact_slots().
+ */
 static bool collect_parked(stop_ctx_t *c) {
   size_t claimed = atomic_load(&stw.next_slot);
   if (claimed > stw.nslots) claimed = stw.nslots;
-  while (c->cursor < claimed) {
+  for (; c->cursor < claimed; c->cursor++) {
     pid_t tid = __atomic_load_n(&stw.slots[c->cursor].tid, __ATOMIC_ACQUIRE);
-    if (tid == 0) break;
+    if (tid == 0) {
+      if (c->traced && c->cursor < c->claimed_untraced) continue;
+      break;
+    }
     tid_entry_t *e = set_find(c, tid);
-    if (!e || (e->tid == tid && e->state == TID_PARKED)) return fail(c, STOP_TABLES, tid, 0);
+    if (!e) return fail(c, STOP_TABLES, tid, 0);
+    if (e->tid == tid && e->state == TID_PARKED) {
+      if (c->traced && trace_index(c, tid) < c->ntrace) continue;
+      return fail(c, STOP_TABLES, tid, 0);
+    }
     if (e->tid != tid) set_insert(c, e, tid, TID_PARKED);
     else if (e->state == TID_SIGNALED) c->pending--;
     else if (e->state == TID_TRACE && !c->traced) untrace(c, tid);
     e->state = TID_PARKED;
-    c->cursor++;
   }
   return true;
+}
+
+/* Drops what collect_parked() let through for traced threads: empty
+ * slots, and for a thread recorded twice the record with the higher sp
+ * (the traced one, taken later, lies lower and covers the other).
+ * Returns how many slots are left. */
+static size_t compact_slots(const stop_ctx_t *c, size_t n) {
+  if (!c->traced) return n;
+  size_t kept[TRACER_MAX], out = 0;
+  for (size_t k = 0; k < TRACER_MAX; k++) kept[k] = SIZE_MAX;
+  for (size_t i = 0; i < n; i++) {
+    stopped_thread_t s = stw.slots[i];
+    if (s.tid == 0) continue;
+    size_t k = trace_index(c, s.tid);
+    if (k < c->ntrace && kept[k] != SIZE_MAX) {
+      if (s.sp < stw.slots[kept[k]].sp) stw.slots[kept[k]] = s;
+      continue;
+    }
+    if (k < c->ntrace) kept[k] = out;
+    stw.slots[out++] = s;
+  }
+  return out;
 }
 
 /* Signalled threads that will never park: exited, or the zombie leader. */
@@ -622,6 +664,7 @@ static void publish_traced(const traced_t *t) {
 static bool trace_the_rest(stop_ctx_t *c) {
   if (!tracer_stop(c->trace, c->ntrace)) return fail(c, c->trace_why, c->trace[0], 0);
   c->traced = true;
+  c->claimed_untraced = atomic_load(&stw.next_slot);
   size_t n, kept = 0;
   const traced_t *t = tracer_threads(&n);
   for (size_t i = 0; i < n; i++) {
@@ -678,10 +721,13 @@ static bool await_parked(stop_ctx_t *c) {
  * finds the children of threads that were still running in the last. */
 static bool run_rounds(stop_ctx_t *c) {
   for (int round = 0; round < MAX_ROUNDS; round++) {
+    bool traced_before = c->traced;
     long fresh = for_each_task(signal_task, c);
     if (fresh < 0) return c->why->status != STOP_OK ? false : fail(c, STOP_NO_TASKS, 0, 0);
     if (!await_parked(c)) return false;
-    if (fresh == 0) return true;
+    /* A traced thread ran until the tracer froze it, after this listing:
+     * one more listing finds what it created meanwhile. */
+    if (fresh == 0 && c->traced == traced_before) return true;
   }
   return fail(c, STOP_TABLES, 0, 0);   /* the listing never settled */
 }
@@ -738,7 +784,7 @@ bool threads_stop_world(world_t *w, unsigned timeout_ms, stop_result_t *why) {
     return false;
   }
   w->threads = stw.slots;
-  w->nthreads = c.cursor;
+  w->nthreads = compact_slots(&c, c.cursor);
   w->capacity = stw.nslots;
   return true;
 }
