@@ -31,14 +31,7 @@ void roots_add(roots_t *r, uintptr_t lo, uintptr_t hi, root_kind_t kind) {
 /* ---- planning (pure) ---- */
 
 size_t spans_normalize(span_t *s, size_t n) {
-  /* Shell sort: no recursion, no allocation, fine for thousands. */
-  for (size_t gap = n / 2; gap > 0; gap /= 2)
-    for (size_t i = gap; i < n; i++) {
-      span_t x = s[i];
-      size_t j = i;
-      for (; j >= gap && s[j - gap].lo > x.lo; j -= gap) s[j] = s[j - gap];
-      s[j] = x;
-    }
+  SHELL_SORT(span_t, s, n, LESS_BY_LO);
   size_t out = 0;
   for (size_t i = 0; i < n; i++) {
     if (s[i].hi <= s[i].lo) continue;

@@ -57,25 +57,7 @@ static bool tid_alive(const stack_plan_t *p, pid_t tid) {
   return lo < p->ntids && p->tids[lo] == tid;
 }
 
-static void sort_tids(pid_t *t, size_t n) {
-  for (size_t gap = n / 2; gap > 0; gap /= 2)
-    for (size_t i = gap; i < n; i++) {
-      pid_t x = t[i];
-      size_t j = i;
-      for (; j >= gap && t[j - gap] > x; j -= gap) t[j] = t[j - gap];
-      t[j] = x;
-    }
-}
-
-static void sort_blocks(stack_block_t *b, size_t n) {
-  for (size_t gap = n / 2; gap > 0; gap /= 2)
-    for (size_t i = gap; i < n; i++) {
-      stack_block_t x = b[i];
-      size_t j = i;
-      for (; j >= gap && b[j - gap].lo > x.lo; j -= gap) b[j] = b[j - gap];
-      b[j] = x;
-    }
-}
+#define LESS_TID(x, y) ((x) < (y))
 
 /* The block containing a, or NULL; b is sorted and disjoint. */
 static stack_block_t *block_at(stack_block_t *b, size_t n, uintptr_t a) {
@@ -136,7 +118,7 @@ static void plan_idle_block(stack_plan_t *p, stack_block_t *b, size_t i) {
 static void plan_stacks(stack_plan_t *p, const live_t *live, size_t nlive, uintptr_t *lo_live) {
   size_t nblocks;
   stack_block_t *blocks = stacks_table(&nblocks);
-  sort_blocks(blocks, nblocks);
+  SHELL_SORT(stack_block_t, blocks, nblocks, LESS_BY_LO);
   for (size_t i = 0; i < nblocks; i++) lo_live[i] = UINTPTR_MAX;
   p->main_lo_live = UINTPTR_MAX;
   for (size_t i = 0; i < nlive; i++) plan_live(p, &live[i], blocks, nblocks, lo_live);
@@ -223,7 +205,7 @@ bool roots_collect(roots_t *r, const world_t *w, uintptr_t self_sp) {
   p.excluded[p.nexcluded++] = (span_t){heap.start, atomic_load(&heap.unused)};
   p.nexcluded += meta_snapshot(p.excluded + p.nexcluded, META_MAX_RANGES);
   nlive = gather_live(w, self_sp, live, rs.tids);
-  sort_tids(rs.tids, nthreads);
+  SHELL_SORT(pid_t, rs.tids, nthreads, LESS_TID);
   plan_stacks(&p, live, nlive, lo_live);
 
   roots_env_t env = {

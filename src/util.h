@@ -28,4 +28,20 @@ ALWAYS_INLINE uintptr_t align_up(uintptr_t x, uintptr_t a)   { return (x + a - 1
 ALWAYS_INLINE uintptr_t align_down(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }
 ALWAYS_INLINE bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
+/* Sorts a[0..n) of type T so that LESS(a[i], a[i-1]) holds nowhere, by
+ * Shell's method: no recursion and no allocation, so it may run with the
+ * world stopped; meant for up to some thousands of elements. */
+#define SHELL_SORT(T, a, n, LESS)                                            \
+  do {                                                                       \
+    for (size_t gap_ = (n) / 2; gap_ > 0; gap_ /= 2)                         \
+      for (size_t i_ = gap_; i_ < (n); i_++) {                               \
+        T x_ = (a)[i_];                                                      \
+        size_t j_ = i_;                                                      \
+        for (; j_ >= gap_ && LESS(x_, (a)[j_ - gap_]); j_ -= gap_)           \
+          (a)[j_] = (a)[j_ - gap_];                                          \
+        (a)[j_] = x_;                                                        \
+      }                                                                      \
+  } while (0)
+#define LESS_BY_LO(x, y) ((x).lo < (y).lo)
+
 #endif
