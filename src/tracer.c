@@ -70,7 +70,13 @@ static bool stop_one(ctl_t *c, size_t i, bool *seized) {
     t->tid = 0;
     return true;
   }
-  if (!*seized || ptrace_raw(PTRACE_INTERRUPT, t->tid, 0, 0) != 0) return false;
+  if (!*seized) return false;
+  r = ptrace_raw(PTRACE_INTERRUPT, t->tid, 0, 0);
+  if (r == -ESRCH) {
+    t->tid = 0;
+    return true;
+  }
+  if (r != 0) return false;
   int status = 0;
   if (os_syscall4(SYS_wait4, t->tid, &status, __WALL, 0) != t->tid) return false;
   if (WIFEXITED(status) || WIFSIGNALED(status)) {
@@ -92,18 +98,16 @@ static bool stop_one(ctl_t *c, size_t i, bool *seized) {
  * to let them go. */
 static int helper(void *arg) {
   ctl_t *c = arg;
-  size_t seized = 0;
+  bool seized[TRACER_MAX] = { false };
   bool ok = true;
-  for (size_t i = 0; i < c->n && ok; i++) {
-    bool s;
-    ok = stop_one(c, i, &s);
-    seized += s;
-  }
+  for (size_t i = 0; i < c->n && ok; i++) ok = stop_one(c, i, &seized[i]);
   atomic_store(&c->state, ok ? TR_STOPPED : TR_FAILED);
   os_futex_wake(&c->state, 1);
   while (ok && atomic_load(&c->release) == 0) os_futex_wait(&c->release, 0, -1);
-  for (size_t i = 0; i < seized; i++)
-    ptrace_raw(PTRACE_DETACH, c->t[i].tid, 0, (void *)(long)c->resend[i]);
+  /* Not one that exited (tid 0): nothing is left to let go. */
+  for (size_t i = 0; i < c->n; i++)
+    if (seized[i] && c->t[i].tid != 0)
+      ptrace_raw(PTRACE_DETACH, c->t[i].tid, 0, (void *)(long)c->resend[i]);
   os_syscall1(SYS_exit, 0);
   return 0;
 }

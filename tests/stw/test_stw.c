@@ -592,7 +592,9 @@ static void traced_phase(pid_t blocker) {
     uint64_t t0 = now_ns();
     bool ok = threads_stop_world(&w, STOP_TIMEOUT_MS, &why);
     uint64_t dt = now_ns() - t0;
-    CHECK(ok, "traced stop %d failed with %d for %d", i, (int)why.status, (int)why.tid);
+    const known_t *k = ok ? NULL : find_known(why.tid);
+    CHECK(ok, "traced stop %d failed with %d for %d (%s)", i, (int)why.status, (int)why.tid,
+          k ? k->name : "a churn thread");
     if (!ok) continue;
     snapshot_t s;
     capture(&w, &s);
