@@ -31,8 +31,6 @@ static struct {
   __typeof__(posix_spawnp) *posix_spawnp;
 } libc;
 
-#define LIBC(fn) (likely(libc.fn != NULL) ? libc.fn : (libc.fn = (__typeof__(libc.fn))os_libc(#fn)))
-
 /* What the kernel held before the program's view was put in place. */
 typedef struct handover {
   int sig;

@@ -23,8 +23,6 @@ static struct {
   __typeof__(dup3) *dup3;
 } libc;
 
-#define LIBC(fn) (likely(libc.fn != NULL) ? libc.fn : (libc.fn = (__typeof__(libc.fn))os_libc(#fn)))
-
 EXPORT int close(int fd) {
   if (unlikely(os_is_own_fd(fd))) return 0;
   int r = __close(fd);

@@ -87,8 +87,7 @@ static struct sigaction prog_read(void) {
 /* Sets the program's action (if act) and returns the one before. */
 static struct sigaction prog_swap(const struct sigaction *act) {
   sigset_t old_mask;
-  os_block_signals(&old_mask);
-  while (atomic_flag_test_and_set_explicit(&prog.lock, memory_order_acquire)) {}
+  os_spin_lock(&prog.lock, &old_mask);
   struct sigaction was = prog.act;
   if (act) {
     atomic_fetch_add_explicit(&prog.seq, 1, memory_order_relaxed);
@@ -96,8 +95,7 @@ static struct sigaction prog_swap(const struct sigaction *act) {
     memcpy(&prog.act, act, sizeof *act);
     atomic_fetch_add_explicit(&prog.seq, 1, memory_order_release);
   }
-  atomic_flag_clear_explicit(&prog.lock, memory_order_release);
-  os_restore_signals(&old_mask);
+  os_spin_unlock(&prog.lock, &old_mask);
   return was;
 }
 

@@ -30,16 +30,6 @@ static meta_range_t meta_ranges[META_MAX_RANGES];
 static _Atomic size_t meta_bytes;
 static atomic_flag meta_lock = ATOMIC_FLAG_INIT;
 
-static void lock(sigset_t *old) {
-  os_block_signals(old);
-  while (atomic_flag_test_and_set_explicit(&meta_lock, memory_order_acquire)) {}
-}
-
-static void unlock(const sigset_t *old) {
-  atomic_flag_clear_explicit(&meta_lock, memory_order_release);
-  os_restore_signals(old);
-}
-
 static void set_slot(meta_range_t *r, uintptr_t start, uintptr_t end) {
   atomic_store(&r->start, start);
   atomic_store(&r->end, end);
@@ -75,16 +65,16 @@ static void forget_locked(uintptr_t start, uintptr_t end) {
 
 static void meta_record(uintptr_t start, uintptr_t end) {
   sigset_t old;
-  lock(&old);
+  os_spin_lock(&meta_lock, &old);
   record_locked(start, end);
-  unlock(&old);
+  os_spin_unlock(&meta_lock, &old);
 }
 
 static void meta_forget(uintptr_t start, uintptr_t end) {
   sigset_t old;
-  lock(&old);
+  os_spin_lock(&meta_lock, &old);
   forget_locked(start, end);
-  unlock(&old);
+  os_spin_unlock(&meta_lock, &old);
 }
 
 void *meta_map(size_t size, const char *name) {
@@ -125,10 +115,10 @@ void *pacegc_je_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
   void *p = mmap(addr, len, prot, flags, fd, off);
   if (p != MAP_FAILED) {
     sigset_t old;
-    lock(&old);
+    os_spin_lock(&meta_lock, &old);
     forget_locked((uintptr_t)p, (uintptr_t)p + len);
     record_locked((uintptr_t)p, (uintptr_t)p + len);
-    unlock(&old);
+    os_spin_unlock(&meta_lock, &old);
   }
   return p;
 }

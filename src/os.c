@@ -86,6 +86,16 @@ int os_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
   return __sigaction(sig, act, old);
 }
 
+void os_spin_lock(atomic_flag *lock, sigset_t *old) {
+  os_block_signals(old);
+  while (atomic_flag_test_and_set_explicit(lock, memory_order_acquire)) {}
+}
+
+void os_spin_unlock(atomic_flag *lock, const sigset_t *old) {
+  atomic_flag_clear_explicit(lock, memory_order_release);
+  os_restore_signals(old);
+}
+
 int os_tgkill(pid_t tid, int sig) { return (int)os_syscall3(SYS_tgkill, os_getpid(), tid, sig); }
 
 int os_sigqueue_thread(pid_t tid, int sig, int code, void *value) {
@@ -153,18 +163,6 @@ static struct {
   },
   .lock = ATOMIC_FLAG_INIT,
 };
-
-/* The lock is held with every signal blocked, so no thread is ever
- * parked by a cycle while holding it. */
-static void fd_lock(sigset_t *old) {
-  os_block_signals(old);
-  while (atomic_flag_test_and_set_explicit(&os.lock, memory_order_acquire)) {}
-}
-
-static void fd_unlock(const sigset_t *old) {
-  atomic_flag_clear_explicit(&os.lock, memory_order_release);
-  os_restore_signals(old);
-}
 
 static bool fd_stat(int fd, dev_t *dev, ino_t *ino) {
   struct stat st;
@@ -244,10 +242,10 @@ int os_proc_fd(os_proc_t which) {
   proc_file_t *f = &os.files[which];
   if (f->fd >= 0 && f->pid == os_getpid() && fd_is(f, f->fd)) return f->fd;
   sigset_t old;
-  fd_lock(&old);
+  os_spin_lock(&os.lock, &old);
   proc_drop(f);
   bool ok = os_may_open() && proc_open(f);
-  fd_unlock(&old);
+  os_spin_unlock(&os.lock, &old);
   return ok ? f->fd : -1;
 }
 
@@ -274,12 +272,12 @@ size_t os_own_fds(int *out, size_t cap) {
 void os_vacate_fd(int fd) {
   if (!os_is_own_fd(fd)) return;
   sigset_t old;
-  fd_lock(&old);
+  os_spin_lock(&os.lock, &old);
   for (int i = 0; i < OS_PROC_COUNT; i++) {
     proc_file_t *f = &os.files[i];
     if (f->fd == fd && f->pid == os_getpid()) f->fd = fd_move_high(fd, fd);
   }
-  fd_unlock(&old);
+  os_spin_unlock(&os.lock, &old);
 }
 
 /* The child's descriptors are reopened when first used, except in a

@@ -22,6 +22,7 @@
 #define PACEGC_OS_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -55,6 +56,12 @@ void os_sigmask(int how, const sigset_t *set, sigset_t *old);
  * signal blocked kills the process outright); *old gets the mask before. */
 void os_block_signals(sigset_t *old);
 void os_restore_signals(const sigset_t *old);
+
+/* A spin lock held with every signal blocked (os_block_signals): its
+ * holder is never parked by a cycle or re-entered by a handler, so
+ * neither can wait for it forever.  For a few instructions only. */
+void os_spin_lock(atomic_flag *lock, sigset_t *old);
+void os_spin_unlock(atomic_flag *lock, const sigset_t *old);
 
 /* glibc's sigaction under its exported alias: glibc adds the restorer the
  * kernel needs, and pacegc's own sigaction wrapper is bypassed. */
@@ -130,6 +137,12 @@ void *os_libc(const char *name);
 #define OS_REAL(fn) \
   static __typeof__(fn) *real; \
   if (unlikely(real == NULL)) real = (__typeof__(fn) *)os_libc(#fn)
+
+/* glibc's fn from the calling file's table `libc` (a struct of function
+ * pointers, each named as its function), looked up on first use; the
+ * wrapper files fill it at start-up so no lookup happens in a handler. */
+#define LIBC(fn) \
+  (likely(libc.fn != NULL) ? libc.fn : (libc.fn = (__typeof__(libc.fn))os_libc(#fn)))
 
 /* ---- stacks ---- */
 

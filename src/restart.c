@@ -22,8 +22,6 @@ static struct {
   __typeof__(epoll_pwait2) *epoll_pwait2;
 } libc;
 
-#define LIBC(fn) (likely(libc.fn != NULL) ? libc.fn : (libc.fn = (__typeof__(libc.fn))os_libc(#fn)))
-
 void restart_init(void) {
   LIBC(clock_nanosleep);
   LIBC(poll);
@@ -160,14 +158,7 @@ static int wait_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeo
   if (LIBC(ppoll) == NULL) return errno = ENOSYS, -1;
   sigset_t buf;
   mask = filtered(mask, &buf);
-  deadline_t d = restart_deadline(timeout);
-  struct timespec left;
-  for (;;) {
-    signals_seen_t before = restart_seen();
-    int r = libc.ppoll(fds, n, timeout, mask);
-    if (r >= 0 || !restart_parked_only(errno, before)) return r;
-    if (!d.forever) left = restart_left(&d), timeout = &left;
-  }
+  RESTART_TIMED(int, timeout, libc.ppoll(fds, n, timeout, mask));
 }
 
 EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout_ms) {
@@ -215,14 +206,7 @@ EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec
   if (LIBC(pselect) == NULL) return errno = ENOSYS, -1;
   sigset_t buf;
   mask = filtered(mask, &buf);
-  deadline_t d = restart_deadline(timeout);
-  struct timespec left;
-  for (;;) {
-    signals_seen_t before = restart_seen();
-    int res = libc.pselect(n, r, w, e, timeout, mask);
-    if (res >= 0 || !restart_parked_only(errno, before)) return res;
-    if (!d.forever) left = restart_left(&d), timeout = &left;
-  }
+  RESTART_TIMED(int, timeout, libc.pselect(n, r, w, e, timeout, mask));
 }
 
 static int wait_epoll(int epfd, struct epoll_event *events, int max, int timeout_ms,
@@ -254,12 +238,5 @@ EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max,
   if (LIBC(epoll_pwait2) == NULL) return errno = ENOSYS, -1;
   sigset_t buf;
   mask = filtered(mask, &buf);
-  deadline_t d = restart_deadline(timeout);
-  struct timespec left;
-  for (;;) {
-    signals_seen_t before = restart_seen();
-    int r = libc.epoll_pwait2(epfd, events, max, timeout, mask);
-    if (r >= 0 || !restart_parked_only(errno, before)) return r;
-    if (!d.forever) left = restart_left(&d), timeout = &left;
-  }
+  RESTART_TIMED(int, timeout, libc.epoll_pwait2(epfd, events, max, timeout, mask));
 }

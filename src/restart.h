@@ -49,6 +49,33 @@ struct timespec restart_left(const deadline_t *d);
 /* Milliseconds, rounded up so a wait never ends early; -1: forever. */
 int restart_left_ms(const deadline_t *d);
 
+/* From the enclosing function: makes `call` (a `type`, negative with
+ * errno on failure) again while only a park cut it short, and returns
+ * what it finally returned. */
+#define RESTART(type, call)                                               \
+  do {                                                                    \
+    for (;;) {                                                            \
+      signals_seen_t before_ = restart_seen();                            \
+      type r_ = (call);                                                   \
+      if (r_ >= 0 || !restart_parked_only(errno, before_)) return r_;     \
+    }                                                                     \
+  } while (0)
+
+/* The same for a call with a relative timeout: `timeout` names the
+ * const struct timespec * variable `call` passes, and each retry gets
+ * what is left of the first timeout. */
+#define RESTART_TIMED(type, timeout, call)                                \
+  do {                                                                    \
+    deadline_t d_ = restart_deadline(timeout);                            \
+    struct timespec left_;                                                \
+    for (;;) {                                                            \
+      signals_seen_t before_ = restart_seen();                            \
+      type r_ = (call);                                                   \
+      if (r_ >= 0 || !restart_parked_only(errno, before_)) return r_;     \
+      if (!d_.forever) left_ = restart_left(&d_), (timeout) = &left_;     \
+    }                                                                     \
+  } while (0)
+
 /* Looks up glibc's functions the wrappers call, once, at start-up, so
  * that no wrapper calls dlsym from inside a signal handler. */
 void restart_init(void);

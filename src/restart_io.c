@@ -42,8 +42,6 @@ static struct {
   __typeof__(accept4) *accept4;
 } libc;
 
-#define LIBC(fn) (likely(libc.fn != NULL) ? libc.fn : (libc.fn = (__typeof__(libc.fn))os_libc(#fn)))
-
 void restart_io_init(void) {
   LIBC(poll);
   LIBC(readv);

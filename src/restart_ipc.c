@@ -27,8 +27,6 @@ static struct {
   __typeof__(aio_suspend) *aio_suspend;
 } libc;
 
-#define LIBC(fn) (likely(libc.fn != NULL) ? libc.fn : (libc.fn = (__typeof__(libc.fn))os_libc(#fn)))
-
 void restart_ipc_init(void) {
   LIBC(msgrcv);
   LIBC(msgsnd);
@@ -41,15 +39,11 @@ void restart_ipc_init(void) {
   LIBC(aio_suspend);
 }
 
-/* Makes `call` again while only a park cut it short. */
+/* glibc's fn, made again while only a park cut it short. */
 #define AGAIN(type, fn, call)                                              \
   do {                                                                     \
     if (LIBC(fn) == NULL) return errno = ENOSYS, -1;                       \
-    for (;;) {                                                             \
-      signals_seen_t before_ = restart_seen();                             \
-      type r_ = (call);                                                    \
-      if (r_ >= 0 || !restart_parked_only(errno, before_)) return r_;      \
-    }                                                                      \
+    RESTART(type, call);                                                   \
   } while (0)
 
 EXPORT ssize_t msgrcv(int id, void *msg, size_t size, long type, int flags) {
@@ -66,14 +60,7 @@ EXPORT int semop(int id, struct sembuf *ops, size_t n) {
 
 EXPORT int semtimedop(int id, struct sembuf *ops, size_t n, const struct timespec *timeout) {
   if (LIBC(semtimedop) == NULL) return errno = ENOSYS, -1;
-  deadline_t d = restart_deadline(timeout);
-  struct timespec left;
-  for (;;) {
-    signals_seen_t before = restart_seen();
-    int r = libc.semtimedop(id, ops, n, timeout);
-    if (r >= 0 || !restart_parked_only(errno, before)) return r;
-    if (!d.forever) left = restart_left(&d), timeout = &left;
-  }
+  RESTART_TIMED(int, timeout, libc.semtimedop(id, ops, n, timeout));
 }
 
 EXPORT int sem_timedwait(sem_t *sem, const struct timespec *abstime) {
@@ -97,14 +84,7 @@ EXPORT int mq_timedsend(mqd_t q, const char *msg, size_t len, unsigned prio,
 static int aio_suspend_restarting(const struct aiocb *const list[], int n,
                                   const struct timespec *timeout) {
   if (LIBC(aio_suspend) == NULL) return errno = ENOSYS, -1;
-  deadline_t d = restart_deadline(timeout);
-  struct timespec left;
-  for (;;) {
-    signals_seen_t before = restart_seen();
-    int r = libc.aio_suspend(list, n, timeout);
-    if (r >= 0 || !restart_parked_only(errno, before)) return r;
-    if (!d.forever) left = restart_left(&d), timeout = &left;
-  }
+  RESTART_TIMED(int, timeout, libc.aio_suspend(list, n, timeout));
 }
 
 /* Both names: <aio.h> calls it aio_suspend64 when off_t is 64 bits (as

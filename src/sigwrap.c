@@ -37,8 +37,6 @@ static struct {
   __typeof__(pause) *pause;
 } libc;
 
-#define LIBC(fn) (likely(libc.fn != NULL) ? libc.fn : (libc.fn = (__typeof__(libc.fn))os_libc(#fn)))
-
 static bool has_stop(const sigset_t *set) {
   int sig = threads_suspend_signal();
   return sig != 0 && set != NULL && sigismember(set, sig);
@@ -273,11 +271,7 @@ int bsd_sigpause(int mask) { return __sigpause(mask, 0); }
 
 EXPORT int pause(void) {
   if (LIBC(pause) == NULL) return errno = ENOSYS, -1;
-  for (;;) {
-    signals_seen_t before = restart_seen();
-    int r = libc.pause();
-    if (!restart_parked_only(errno, before)) return r;
-  }
+  RESTART(int, libc.pause());
 }
 
 /* ---- alternate stacks ---- */

@@ -21,16 +21,6 @@ static struct {
   atomic_flag lock;
 } st = { .lock = ATOMIC_FLAG_INIT };
 
-static void lock(sigset_t *old) {
-  os_block_signals(old);
-  while (atomic_flag_test_and_set_explicit(&st.lock, memory_order_acquire)) {}
-}
-
-static void unlock(const sigset_t *old) {
-  atomic_flag_clear_explicit(&st.lock, memory_order_release);
-  os_restore_signals(old);
-}
-
 static void forget_locked(size_t i) { st.blocks[i] = st.blocks[--st.n]; }
 
 /* A full table first drops the blocks of threads that are gone: they only
@@ -61,12 +51,12 @@ static void register_self(void) {
   stack_block_t b = { os_gettid(), (uintptr_t)addr, (uintptr_t)addr + size,
                       (uintptr_t)pthread_self() };
   sigset_t old;
-  lock(&old);
+  os_spin_lock(&st.lock, &old);
   for (size_t i = st.n; i-- > 0;)
     if (st.blocks[i].tid == b.tid || (st.blocks[i].lo < b.hi && b.lo < st.blocks[i].hi))
       forget_locked(i);
   if (make_room_locked()) st.blocks[st.n++] = b;
-  unlock(&old);
+  os_spin_unlock(&st.lock, &old);
 }
 
 stack_block_t *stacks_table(size_t *n) {

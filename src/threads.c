@@ -410,7 +410,8 @@ static bool leader_is_dead(void) {
   return s == 'Z' || s == 'X';
 }
 
-/* The signal mask of a "SigBlk:" hex field. */
+/* The value of lowercase hex digits (a "SigBlk:" mask, a "syscall"
+ * argument after its "0x"). */
 static uint64_t hex_mask(const char *hex) {
   uint64_t m = 0;
   for (; (*hex >= '0' && *hex <= '9') || (*hex >= 'a' && *hex <= 'f'); hex++)
@@ -443,12 +444,8 @@ static stop_status_t why_not_parked(stop_ctx_t *c, pid_t tid, bool *libc) {
     const char *s = buf;
     for (; *s >= '0' && *s <= '9'; s++) nr = nr * 10 + (*s - '0');
     if (nr == SYS_vfork || nr == SYS_clone3) return STOP_VFORK;
-    if (nr == SYS_clone && s[0] == ' ') {
-      unsigned long flags = 0;
-      for (s += 3; (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f'); s++)
-        flags = flags * 16 + (unsigned long)(*s <= '9' ? *s - '0' : *s - 'a' + 10);
-      if (flags & 0x4000 /* CLONE_VFORK */) return STOP_VFORK;
-    }
+    if (nr == SYS_clone && s[0] == ' ' && (hex_mask(s + 3) & 0x4000 /* CLONE_VFORK */))
+      return STOP_VFORK;
   }
   return STOP_OK;
 }
