@@ -294,11 +294,15 @@ static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
   if (!marked) return;
 
   uint64_t sweep0 = os_thread_cpu_ns();
-  uint64_t delay = gc_reclaim_delay_ns(c);
-  bool confirm = cy.t_marked - gc.condemned_at_ns >= delay;
-  sweep(sweep_mode(c), delay == 0 ? SWEEP_AT_ONCE : confirm ? SWEEP_CONFIRM : SWEEP_HOLD,
-        &cy.sweep);
-  if (confirm) gc.condemned_at_ns = cy.t_marked;
+  /* An allocation a parked thread was publishing that marking could not
+   * note (mark.h) may be unmarked: nothing is reclaimed this time. */
+  if (!cy.mark.unborn_lost) {
+    uint64_t delay = gc_reclaim_delay_ns(c);
+    bool confirm = cy.t_marked - gc.condemned_at_ns >= delay;
+    sweep(sweep_mode(c), delay == 0 ? SWEEP_AT_ONCE : confirm ? SWEEP_CONFIRM : SWEEP_HOLD,
+          &cy.sweep);
+    if (confirm) gc.condemned_at_ns = cy.t_marked;
+  }
   /* With dangling=1 allocations keep taking the slow path, to record
    * where they were made; marks outside a sweep are cleared by the next
    * mark. */

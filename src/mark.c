@@ -39,6 +39,7 @@ typedef struct mark_stack {
 
 typedef struct marker {
   mark_stack_t stack;
+  mark_stack_t unborn;           /* see consider_stack_word */
   mark_result_t result;
 } marker_t;
 
@@ -81,28 +82,60 @@ static void push(mark_stack_t *s, uintptr_t start) {
   s->items[s->n++] = start;
 }
 
-/* Marks the allocation containing w, if any, and queues it. */
-static inline void consider(marker_t *m, uintptr_t w) {
-  uintptr_t start;
-  size_t size;
-  if (!objindex_find(&heap.index, w, &start, &size)) return;
+/* Marks the allocation [start, start + size) and queues it, if unmarked. */
+static inline void mark_push(marker_t *m, uintptr_t start, size_t size) {
   if (!objindex_mark(&heap.index, start)) return;
   m->result.marked_bytes += size;
   m->result.marked_objects++;
   push(&m->stack, start);
 }
 
+/* Marks the allocation containing w, if any, and queues it. */
+static inline void consider(marker_t *m, uintptr_t w) {
+  uintptr_t start;
+  size_t size;
+  if (objindex_find(&heap.index, w, &start, &size)) mark_push(m, start, size);
+}
+
+/*
+ * A word of a stack (or of saved registers) at the start of a granule no
+ * allocation holds may be the allocation a parked thread is publishing:
+ * heap_publish (heap.h) reads allocate-black before it sets START, so a
+ * thread parked between the two sets START after marking, unmarked, and
+ * the sweep would take an allocation the thread is about to return.  Such
+ * words are kept, and marked once marking is done (mark_unborn): marking
+ * by address, not tracing, since nothing has been written in them yet.
+ * A stale word costs one granule's mark bit, cleared by the next cycle.
+ */
+static void consider_stack_word(marker_t *m, uintptr_t w) {
+  uintptr_t start;
+  size_t size;
+  if (objindex_find(&heap.index, w, &start, &size)) {
+    mark_push(m, start, size);
+    return;
+  }
+  if ((w & (GRANULE - 1)) != 0) return;
+  if (unlikely(m->unborn.n == m->unborn.cap) && !stack_grow(&m->unborn, m->unborn.cap * 2 + 1)) {
+    m->result.unborn_lost = true;
+    return;
+  }
+  m->unborn.items[m->unborn.n++] = w;
+}
+
 /* The scan loop: one subtraction and compare rejects every word that
- * cannot point into the heap. */
-static void scan_dense(marker_t *m, uintptr_t lo, uintptr_t hi) {
+ * cannot point into the heap.  `stack` is a constant where it is inlined. */
+ALWAYS_INLINE void scan_words(marker_t *m, uintptr_t lo, uintptr_t hi, bool stack) {
   uintptr_t base = heap_lo;
   size_t size = heap_used;
   for (const uintptr_t *p = (const uintptr_t *)lo; p < (const uintptr_t *)hi; p++) {
     uintptr_t w = *p;
     if (likely(w - base >= size)) continue;
-    consider(m, w);
+    if (stack) consider_stack_word(m, w);
+    else consider(m, w);
   }
 }
+
+static void scan_dense(marker_t *m, uintptr_t lo, uintptr_t hi) { scan_words(m, lo, hi, false); }
 
 typedef struct sparse { marker_t *m; uintptr_t lo, hi; } sparse_t;
 
@@ -168,14 +201,19 @@ static void drain(marker_t *m) {
   }
 }
 
+/* A root range; a stack's are resident runs already. */
+static void scan_root(marker_t *m, const root_range_t *r) {
+  m->result.root_scan_bytes += r->hi - r->lo;
+  if (r->kind == ROOT_STACK)
+    scan_words(m, align_up(r->lo, sizeof(uintptr_t)), align_down(r->hi, sizeof(uintptr_t)), true);
+  else scan_range(m, r->lo, r->hi);
+  drain(m);
+}
+
 /* Claims root chunks until none is left. */
 static void scan_roots(marker_t *m) {
-  for (size_t i; (i = atomic_fetch_add(&work.chunk, 1)) < work.nchunks;) {
-    const root_range_t *c = &work.chunks[i];
-    m->result.root_scan_bytes += c->hi - c->lo;
-    scan_range(m, c->lo, c->hi);
-    drain(m);
-  }
+  for (size_t i; (i = atomic_fetch_add(&work.chunk, 1)) < work.nchunks;)
+    scan_root(m, &work.chunks[i]);
 }
 
 /* Takes work from the pool; false when every marker is idle and the pool
@@ -265,6 +303,14 @@ static void sum_into(mark_result_t *out, const mark_result_t *r) {
   out->heap_scan_bytes += r->heap_scan_bytes;
   out->root_scan_bytes += r->root_scan_bytes;
   out->overflowed |= r->overflowed;
+  out->unborn_lost |= r->unborn_lost;
+}
+
+/* After marking (consider_stack_word): no overflow pass may scan these,
+ * which are no allocations yet. */
+static void mark_unborn(marker_t *m) {
+  for (size_t i = 0; i < m->unborn.n; i++) objindex_mark(&heap.index, m->unborn.items[i]);
+  m->unborn.n = 0;
 }
 
 void mark_from_roots(const roots_t *roots, int nmarkers, mark_result_t *out) {
@@ -283,11 +329,7 @@ void mark_from_roots(const roots_t *roots, int nmarkers, mark_result_t *out) {
   }
   if (nmarkers < 1) {
     /* No chunk table: one marker, range by range. */
-    for (size_t i = 0; i < roots->n; i++) {
-      markers[0].result.root_scan_bytes += roots->ranges[i].hi - roots->ranges[i].lo;
-      scan_range(&markers[0], roots->ranges[i].lo, roots->ranges[i].hi);
-      drain(&markers[0]);
-    }
+    for (size_t i = 0; i < roots->n; i++) scan_root(&markers[0], &roots->ranges[i]);
   } else {
     markers_run(work.nmarkers);    /* helpers 1..n-1 call mark_work(id) */
   }
@@ -302,5 +344,8 @@ void mark_from_roots(const roots_t *roots, int nmarkers, mark_result_t *out) {
     overflowed = markers[0].stack.overflowed;
     markers[0].stack.overflowed = false;
   }
-  for (int i = 0; i < work.nmarkers; i++) sum_into(out, &markers[i].result);
+  for (int i = 0; i < work.nmarkers; i++) {
+    mark_unborn(&markers[i]);
+    sum_into(out, &markers[i].result);
+  }
 }

@@ -14,6 +14,9 @@ typedef struct mark_result {
   size_t heap_scan_bytes;  /* bytes of allocations scanned */
   size_t root_scan_bytes;  /* bytes of root ranges scanned */
   bool overflowed;         /* the mark stack overflowed at least once */
+  bool unborn_lost;        /* a stack word that may be an allocation being
+                              published could not be kept: the cycle must
+                              not reclaim (mark.c) */
 } mark_result_t;
 
 /* Clears every mark bit of the heap's used part. */
