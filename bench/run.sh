@@ -3,7 +3,7 @@
 # allocators and print a markdown table of wall time and peak RSS as ratios
 # to jemalloc (to bdwgc for GC-only programs).
 #
-#   bash bench/run.sh [--suite alloc|gc|go|all] [--quick] [--runs N]
+#   bash bench/run.sh [--suite alloc|gc|go|delay|all] [--quick] [--runs N]
 #                     [--build DIR] [--workloads a,b,...]
 #                     [--allocators a,b,...] [--timeout SECONDS] [--keep]
 #
@@ -15,7 +15,10 @@
 # gctrace and bdwgc's GC_PRINT_STATS lines.  --suite go compares pacegc's
 # pacing with the Go runtime's (golang-go): bench/churn.c under pacegc and
 # its twin bench/go/churn.go, both with gctrace, for each of GO_CONFIGS.
-# --suite all runs alloc and gc, and go when `go` is installed.
+# --suite delay runs the leaky programs under pacegc at reclaim delays of
+# 0, 1 (the default), 10 and 100 ms (PACEGC_GODEBUG=reclaimdelay), against
+# jemalloc, which leaks.  --suite all runs alloc and gc, and go when `go`
+# is installed.
 #
 # Each (workload, allocator) pair runs N times (default 3), interleaved
 # (A B C, B C A, C A B, ...) to spread machine noise; the table shows the
@@ -99,6 +102,21 @@ PAUSE_REFERENCE=bdwgc        # pause ratios are to this allocator
 NOLEAK_TARGET_TIME=1.05      # pacegc vs jemalloc on the no-leak section
 
 # ---------------------------------------------------------------------------
+# --suite delay: what the reclaim delay costs in memory and time.
+DELAY_WORKLOADS=(
+	"leak-list|@BIN@/leaky @SCALE@ list"
+	"leak-tree|@BIN@/leaky @SCALE@ tree"
+	"leak-mt|@BIN@/leaky @SCALE@ mt 2"
+)
+DELAY_ALLOCATORS=(
+	"jemalloc|@JEMALLOC@|"
+	"pacegc-0ms|@BUILD@/src/libpacegc.so|PACEGC_GODEBUG=reclaimdelay=0"
+	"pacegc|@BUILD@/src/libpacegc.so|"
+	"pacegc-10ms|@BUILD@/src/libpacegc.so|PACEGC_GODEBUG=reclaimdelay=10"
+	"pacegc-100ms|@BUILD@/src/libpacegc.so|PACEGC_GODEBUG=reclaimdelay=100"
+)
+
+# ---------------------------------------------------------------------------
 # --suite go: "name|GOGC|GOMEMLIMIT" (--workloads selects by name), each run
 # as the Go program (GOGC, GOMEMLIMIT) and as the C program under pacegc
 # (PACEGC_GOGC, PACEGC_GOMEMLIMIT).  With GO_LIVE_MIB = 32 MiB live, GOGC=100
@@ -118,10 +136,8 @@ GO_CONFIGS=(
 )
 GO_LIVE_MIB=32       # live heap of churn
 GO_TOTAL_MIB=4096    # bytes churn allocates at scale 100
-# pacegc confirms a leak at the second cycle that finds it unreachable and
-# at least reclaimdelay (100 ms by default) after the first; churn passes no
-# pointers through the kernel, so 0 brings it nearest Go, which frees
-# garbage at the first cycle.  Garbage still lives one cycle longer.
+# reclaimdelay=0: garbage goes at the first cycle that finds it, as in
+# Go (churn passes no pointers through the kernel).
 GO_PACEGC_GODEBUG=gctrace=1,reclaimdelay=0
 
 # Compiled workloads: meson targets under bench/ (see bench/meson.build).
@@ -169,7 +185,7 @@ while [ $# -gt 0 ]; do
 	--timeout) [ $# -ge 2 ] || die "--timeout needs seconds"; TIMEOUT=$2; shift ;;
 	--timeout=*) TIMEOUT=${1#*=} ;;
 	--keep) KEEP=1 ;;
-	--suite) [ $# -ge 2 ] || die "--suite needs alloc, gc, go or all"; SUITE=$2; shift ;;
+	--suite) [ $# -ge 2 ] || die "--suite needs alloc, gc, go, delay or all"; SUITE=$2; shift ;;
 	--suite=*) SUITE=${1#*=} ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
@@ -182,6 +198,11 @@ alloc) ;;
 gc)
 	WORKLOADS=("${GC_WORKLOADS[@]}")
 	ALLOCATORS=("${GC_ALLOCATORS[@]}")
+	;;
+delay)
+	WORKLOADS=("${DELAY_WORKLOADS[@]}")
+	ALLOCATORS=("${DELAY_ALLOCATORS[@]}")
+	TARGET=           # no target: the table is the measurement
 	;;
 all)
 	# Both tables, one after the other: the same arguments, each suite.
@@ -204,7 +225,7 @@ all)
 	exit $rc
 	;;
 go) command -v go >/dev/null || die "--suite go needs the Go toolchain (apt-get install golang-go)" ;;
-*) die "--suite: alloc, gc, go or all, not $SUITE" ;;
+*) die "--suite: alloc, gc, go, delay or all, not $SUITE" ;;
 esac
 [ -n "$TIMEOUT" ] || TIMEOUT=$(( SCALE == 100 ? 600 : 120 ))
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout: not a positive number: $TIMEOUT"

@@ -32,8 +32,9 @@ typedef struct pacegc_config {
   int pacer_go117;        /* pacer=go117 selects the pre-1.18 pacer */
   int dangling;           /* dangling=1: with PACEGC_FREE=defer, report freed
                              objects still referenced, with call stacks */
-  int reclaim_delay_ms;   /* reclaimdelay=MS: least time between the two
-                             cycles that must both find a leak unreachable */
+  int reclaim_delay_ms;   /* reclaimdelay=MS: two cycles at least MS apart
+                             (default 1) must both find a leak unreachable;
+                             0 reclaims it at the first cycle that does */
   int stop_signal;        /* stopsignal=N: the real-time signal that stops
                              threads; 0 (auto) picks SIGRTMAX-2 */
   int ptrace;             /* ptrace=0: never stop a thread with ptrace */

@@ -4,29 +4,44 @@
  *   - the descriptors pacegc keeps open (os.h) survive a program that
  *     closes every descriptor: closing one of them "succeeds" and leaves
  *     it open, and a dup2 or dup3 onto one moves pacegc's elsewhere first;
- *   - epoll registrations stay roots until taken back (kernroots.h).
+ *   - epoll registrations stay roots until taken back (kernroots.h);
+ * and the functions that make pipes and sockets, so that the bytes queued
+ * in them are read at each cycle (transit.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kernroots.h"
 #include "os.h"
+#include "transit.h"
 
 extern int __close(int fd);
 extern int __dup2(int fd, int fd2);
 
 static struct {
+  __typeof__(dup) *dup;
   __typeof__(dup3) *dup3;
+  __typeof__(pipe) *pipe;
+  __typeof__(pipe2) *pipe2;
+  __typeof__(socket) *socket;
+  __typeof__(socketpair) *socketpair;
 } libc;
+
+/* After fd was closed, or given to something else. */
+static void forget(int fd) {
+  kernroots_close(fd);
+  transit_close(fd);
+}
 
 EXPORT int close(int fd) {
   if (unlikely(os_is_own_fd(fd))) return 0;
   int r = __close(fd);
-  if (r == 0) kernroots_close(fd);
+  if (r == 0) forget(fd);
   return r;
 }
 
@@ -46,7 +61,10 @@ EXPORT int close_range(unsigned first, unsigned last, int flags) {
       long r = os_syscall3(SYS_close_range, lo, end, flags);
       if (r < 0) return errno = (int)-r, -1;
       flags &= ~CLOSE_RANGE_UNSHARE;   /* the table is this process's own now */
-      if (!(flags & CLOSE_RANGE_CLOEXEC)) kernroots_close_range(lo, end);
+      if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+        kernroots_close_range(lo, end);
+        transit_close_range(lo, end);
+      }
     }
     if (!cut || hi == last) return 0;
     lo = hi + 1;
@@ -65,7 +83,10 @@ EXPORT void closefrom(int lowfd) {
 EXPORT int dup2(int fd, int fd2) {
   if (fd != fd2) os_vacate_fd(fd2);
   int r = __dup2(fd, fd2);
-  if (r >= 0 && fd != fd2) kernroots_close(fd2);
+  if (r >= 0 && fd != fd2) {
+    forget(fd2);
+    transit_note_like(fd2, fd);
+  }
   return r;
 }
 
@@ -73,7 +94,48 @@ EXPORT int dup3(int fd, int fd2, int flags) {
   if (LIBC(dup3) == NULL) return errno = ENOSYS, -1;
   if (fd != fd2) os_vacate_fd(fd2);
   int r = libc.dup3(fd, fd2, flags);
-  if (r >= 0) kernroots_close(fd2);
+  if (r >= 0) {
+    forget(fd2);
+    transit_note_like(fd2, fd);
+  }
+  return r;
+}
+
+EXPORT int dup(int fd) {
+  if (LIBC(dup) == NULL) return errno = ENOSYS, -1;
+  int r = libc.dup(fd);
+  if (r >= 0) transit_note_like(r, fd);
+  return r;
+}
+
+EXPORT int pipe(int fd[2]) {
+  if (LIBC(pipe) == NULL) return errno = ENOSYS, -1;
+  int r = libc.pipe(fd);
+  if (r == 0) transit_note(fd[0], TRANSIT_PIPE);
+  return r;
+}
+
+EXPORT int pipe2(int fd[2], int flags) {
+  if (LIBC(pipe2) == NULL) return errno = ENOSYS, -1;
+  int r = libc.pipe2(fd, flags);
+  if (r == 0) transit_note(fd[0], TRANSIT_PIPE);
+  return r;
+}
+
+EXPORT int socket(int domain, int type, int protocol) {
+  if (LIBC(socket) == NULL) return errno = ENOSYS, -1;
+  int r = libc.socket(domain, type, protocol);
+  if (r >= 0) transit_note_socket(r, domain, type);
+  return r;
+}
+
+EXPORT int socketpair(int domain, int type, int protocol, int fd[2]) {
+  if (LIBC(socketpair) == NULL) return errno = ENOSYS, -1;
+  int r = libc.socketpair(domain, type, protocol, fd);
+  if (r == 0) {
+    transit_note_socket(fd[0], domain, type);
+    transit_note_socket(fd[1], domain, type);
+  }
   return r;
 }
 

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <sys/mman.h>
 
 #include "config.h"
@@ -33,6 +32,7 @@
 #include "sweep.h"
 #include "threads.h"
 #include "trace.h"
+#include "transit.h"
 
 #include "pacegc.h"
 
@@ -42,6 +42,10 @@
 #define GC_BACKOFF_MIN_NS ((uint64_t)10000000)
 #define GC_BACKOFF_MAX_NS ((uint64_t)10000000000)
 #define GC_STOP_REPORTS_MAX 8
+/* Cycles in a row that could not read every kernel queue (transit.h)
+ * before the user is told: one now and then is harmless, a run of them
+ * means the heap grows past its goal. */
+#define GC_PARTIAL_STREAK_TOLD 4
 /* Cycles run on a stack of pacegc's own, whatever the stack of the thread
  * that allocated: threads with 16 KiB stacks allocate too. */
 #define GC_STACK_SIZE ((size_t)512 << 10)
@@ -71,6 +75,9 @@ static struct gc_state {
   stop_result_t last_failure;
   unsigned stop_reports;
   _Atomic bool disabled;         /* no cycle can ever run in this process */
+  bool leaks_off;                /* leak reclaim stood down (gc_leaks_off) */
+  unsigned partial_streak;       /* cycles in a row that could not reclaim */
+  bool told_partial;             /* such a streak was reported */
   char *stack;                   /* the cycles' stack, GC_STACK_SIZE, guard below */
   world_t world;
   roots_t roots;
@@ -121,7 +128,30 @@ void gc_note_alloc(int64_t net_bytes, long allocations) {
 
 static sweep_mode_t sweep_mode(const pacegc_config_t *c) {
   if (!c->reclaim) return SWEEP_DRY_RUN;
-  return c->free_mode == FREE_DEFER ? SWEEP_DEFERRED : SWEEP_LEAKS;
+  if (c->free_mode == FREE_DEFER) return SWEEP_DEFERRED;
+  if (!gc.leaks_off) return SWEEP_LEAKS;
+  return c->free_mode == FREE_IGNORE ? SWEEP_DEFERRED : SWEEP_DRY_RUN;
+}
+
+/*
+ * Requests in flight in io_uring or Linux AIO hold pointers (user_data,
+ * aio_data, buffers) in the kernel where no scan reads them: once the
+ * process maps either's ring, leak reclaim stands down for good.  Frees
+ * the program made and pacegc ignored are then deferred instead, as
+ * PACEGC_FREE=defer does; honoured frees stay honoured.  Allocations
+ * condemned by leak reclaim (with a reclaim delay) are condemned no
+ * more, before any free can set FLAG with its other meaning.
+ */
+static void gc_leaks_off(kernel_io_t io, const pacegc_config_t *c) {
+  gc.leaks_off = true;
+  sweep_clear_flags();
+  if (c->free_mode == FREE_IGNORE) heap_free_mode = FREE_DEFER;
+  report("leak reclaim is off for this process: it uses %s, whose requests in flight hold "
+         "pointers no scan can read; %s",
+         io == KERNEL_IO_URING ? "io_uring" : "Linux AIO",
+         c->free_mode == FREE_IGNORE
+             ? "free() now releases what nothing points to any more, as with PACEGC_FREE=defer"
+             : "free() releases memory at once, as before");
 }
 
 /* The delay is never shortened to meet the memory limit: a wrong free
@@ -294,9 +324,24 @@ static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
   if (!marked) return;
 
   uint64_t sweep0 = os_thread_cpu_ns();
-  /* An allocation a parked thread was publishing that marking could not
-   * note (mark.h) may be unmarked: nothing is reclaimed this time. */
-  if (!cy.mark.unborn_lost) {
+  if (gc.roots.kernel_io != KERNEL_IO_NONE && sweep_mode(c) == SWEEP_LEAKS)
+    gc_leaks_off(gc.roots.kernel_io, c);
+  /* A kernel queue that could not be read whole may hold the only
+   * pointer to anything unmarked, and so may an allocation a parked thread
+   * was publishing that marking could not note (mark.h): nothing is
+   * reclaimed this time. */
+  bool complete = !gc.roots.partial && !cy.mark.unborn_lost;
+  gc.partial_streak = gc.roots.partial ? gc.partial_streak + 1 : 0;
+  if (gc.partial_streak == GC_PARTIAL_STREAK_TOLD && !gc.told_partial) {
+    gc.told_partial = true;
+    report("gc %lu and the %u cycles before it reclaimed nothing: the bytes queued in the "
+           "process's pipes and sockets, or its POSIX timers, could not be read whole (over "
+           "%zu MiB queued, bytes not sent yet on a TCP connection within the process, or no "
+           "memory or descriptor to read them with); a cycle that cannot read them reclaims "
+           "nothing (said once)", (unsigned long)gc.cycles + 1, GC_PARTIAL_STREAK_TOLD - 1,
+           TRANSIT_BUDGET >> 20);
+  }
+  if (complete) {
     uint64_t delay = gc_reclaim_delay_ns(c);
     bool confirm = cy.t_marked - gc.condemned_at_ns >= delay;
     sweep(sweep_mode(c), delay == 0 ? SWEEP_AT_ONCE : confirm ? SWEEP_CONFIRM : SWEEP_HOLD,
@@ -380,13 +425,16 @@ void gc_collect(gc_reason_t why) {
   sigset_t mask;
   os_block_signals(&mask);
   /* Spill callee-saved registers into this frame, which lies above every
-   * frame of the cycle: the collecting thread's stack is scanned from here. */
-  jmp_buf regs;
-  setjmp(regs);
-  cycle_call_t call = { why, (uintptr_t)&regs < (uintptr_t)__builtin_frame_address(0)
-                                 ? (uintptr_t)&regs : (uintptr_t)__builtin_frame_address(0) };
+   * frame of the cycle: the collecting thread's stack is scanned from
+   * here.  The cycle's own frames, on pacegc's stack, are no root: a
+   * register a caller of this thread held a pointer in, and the cycle's
+   * functions pushed there, is found in regs. */
+  uintptr_t regs[OS_SAVED_REGS];
+  OS_SAVE_REGISTERS(regs);
+  cycle_call_t call = { why, (uintptr_t)regs < (uintptr_t)__builtin_frame_address(0)
+                                 ? (uintptr_t)regs : (uintptr_t)__builtin_frame_address(0) };
   os_call_on_stack(gc.stack + GC_STACK_SIZE, gc_cycle_call, &call);
-  __asm__ volatile("" : : "r"(&regs) : "memory");   /* keep regs alive to here */
+  __asm__ volatile("" : : "r"(regs) : "memory");   /* keep regs alive to here */
   os_restore_signals(&mask);
   pthread_mutex_unlock(&gc.lock);
   errno = saved_errno;

@@ -11,10 +11,12 @@
 #include "heap.h"
 #include "os.h"
 #include "restart.h"
+#include "transit.h"
 
 __attribute__((constructor(101))) static void pacegc_start(void) {
   const pacegc_config_t *c = config_load();
   os_init();
+  transit_init();
   restart_init();
   restart_io_init();
   restart_ipc_init();

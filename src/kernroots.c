@@ -134,9 +134,63 @@ void kernroots_close_range(unsigned lo, unsigned hi) {
       kernroots_close((int)fd);
 }
 
+/* ---- POSIX timers ---- */
+
+/* The values read this cycle, in bookkeeping memory kept from cycle to
+ * cycle and grown (then the file read again) when more timers exist
+ * than fit. */
+static struct {
+  uintptr_t *values;
+  size_t n, cap;
+  bool overflow;
+} tm;
+
+/* "signal: 34/000055d0c1e2a2c0": the signal and the value, printed %px. */
+static bool timer_line(void *arg, const char *line, size_t len) {
+  (void)arg;
+  static const char key[] = "signal: ";
+  if (len < sizeof key || memcmp(line, key, sizeof key - 1) != 0) return true;
+  const char *slash = memchr(line, '/', len);
+  uintptr_t v;
+  if (slash == NULL || parse_hex(line, len, (size_t)(slash - line) + 1, &v) == 0) return true;
+  if (tm.n == tm.cap) {
+    tm.overflow = true;
+    return true;
+  }
+  tm.values[tm.n++] = v;
+  return true;
+}
+
+/* A file that cannot be read whole may hide a value: then the cycle
+ * reclaims nothing (roots_t.partial).  Without the file (a kernel built
+ * without it) timers are not seen. */
+static void timers_add_roots(roots_t *r) {
+  int fd = os_proc_fd(OS_PROC_TIMERS);
+  if (fd < 0) return;
+  for (;;) {
+    tm.n = 0;
+    tm.overflow = false;
+    if (!os_read_lines(fd, timer_line, NULL)) {
+      r->partial = true;
+      break;
+    }
+    if (!tm.overflow) break;
+    size_t cap = tm.cap ? 2 * tm.cap : 256;
+    uintptr_t *v = meta_grow(tm.values, tm.cap * sizeof *v, 0, cap * sizeof *v, "pacegc-timers");
+    if (v == NULL) {
+      r->partial = true;
+      break;
+    }
+    tm.values = v;
+    tm.cap = cap;
+  }
+  if (tm.n) roots_add(r, (uintptr_t)tm.values, (uintptr_t)(tm.values + tm.n), ROOT_GLOBAL);
+}
+
 void kernroots_add_roots(roots_t *r) {
   table_t *t = atomic_load(&kr.table);
   if (t) roots_add(r, (uintptr_t)t, (uintptr_t)t + table_bytes(t->cap), ROOT_GLOBAL);
+  timers_add_roots(r);
 }
 
 void kernroots_after_fork_child(void) { pthread_mutex_init(&kr.lock, NULL); }

@@ -8,6 +8,11 @@
  * A registration whose file descriptor is closed without EPOLL_CTL_DEL
  * stays in the table until the pair (epoll fd, fd) is registered again:
  * that costs retention of one object, never a wrong free.
+ *
+ * And the value every POSIX timer of the process carries (sigev_value),
+ * which the kernel keeps from timer_create until timer_delete and queues
+ * with each expiry: read at each cycle from /proc/self/timers, whatever
+ * made the timer (glibc, a raw system call).
  */
 #ifndef PACEGC_KERNROOTS_H
 #define PACEGC_KERNROOTS_H
@@ -26,7 +31,8 @@ void kernroots_sigaltstack(const stack_t *ss);
 void kernroots_close(int fd);
 void kernroots_close_range(unsigned lo, unsigned hi);
 
-/* With the world stopped: adds the table to the roots. */
+/* With the world stopped: adds the table and the timers' values to the
+ * roots. */
 void kernroots_add_roots(roots_t *r);
 
 /* fork: the child's epoll instances are copies; the table stays valid,

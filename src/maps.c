@@ -6,22 +6,7 @@
 #include "meta.h"
 #include "os.h"
 
-#define MAPS_BUF 8192
 #define MAPS_MIN_CAP 1024
-
-static size_t parse_hex(const char *s, size_t len, size_t i, uintptr_t *out) {
-  uintptr_t v = 0;
-  size_t start = i;
-  for (; i < len; i++) {
-    char c = s[i];
-    unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
-               : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16u;
-    if (d == 16) break;
-    v = v * 16 + d;
-  }
-  *out = v;
-  return i > start ? i : 0;
-}
 
 static bool starts_with(const char *s, size_t len, const char *prefix) {
   size_t n = strlen(prefix);
@@ -52,6 +37,12 @@ bool maps_parse_line(const char *s, size_t len, map_entry_t *e) {
                !starts_with(path, plen, "[anon:") && !starts_with(path, plen, "[anon_shmem:");
   /* A private mapping of /dev/zero is anonymous memory too. */
   e->anon = plen == 0 || (bracket && !e->special) || starts_with(path, plen, "/dev/zero");
+  e->shared_mem = !e->private_ && e->writable &&
+                  (e->anon || starts_with(path, plen, "/memfd:") ||
+                   starts_with(path, plen, "/SYSV") || starts_with(path, plen, "/dev/shm/"));
+  e->kernel_io = starts_with(path, plen, "anon_inode:[io_uring]") ? KERNEL_IO_URING
+               : starts_with(path, plen, "/[aio]")               ? KERNEL_IO_AIO
+                                                                 : KERNEL_IO_NONE;
   return true;
 }
 
@@ -67,35 +58,22 @@ static bool maps_reserve(maps_t *m, size_t want) {
   return true;
 }
 
+static bool maps_add_line(void *arg, const char *line, size_t len) {
+  maps_t *m = arg;
+  map_entry_t e;
+  if (!maps_parse_line(line, len, &e)) return true;
+  if (m->n == m->cap && !maps_reserve(m, m->n + 1)) return false;
+  m->e[m->n++] = e;
+  return true;
+}
+
 /* Room for twice as many lines as last time first: growing the table
  * while the file is read would add a mapping under the reader. */
 bool maps_read(maps_t *m) {
   int fd = os_proc_fd(OS_PROC_MAPS);
   if (fd < 0 || !maps_reserve(m, 2 * m->n)) return false;
   m->n = 0;
-  char buf[MAPS_BUF];
-  size_t have = 0;
-  off_t off = 0;
-  for (;;) {
-    ssize_t got = os_pread(fd, buf + have, sizeof buf - have, off);
-    if (got < 0) return false;
-    off += got;
-    have += (size_t)got;
-    size_t start = 0;
-    for (size_t i = 0; i < have; i++) {
-      if (buf[i] != '\n') continue;
-      map_entry_t e;
-      if (maps_parse_line(buf + start, i - start, &e)) {
-        if (m->n == m->cap && !maps_reserve(m, m->n + 1)) return false;
-        m->e[m->n++] = e;
-      }
-      start = i + 1;
-    }
-    if (got == 0) return have == start;
-    memmove(buf, buf + start, have - start);
-    have -= start;
-    if (have == sizeof buf) return false;   /* a line longer than the buffer */
-  }
+  return os_read_lines(fd, maps_add_line, m);
 }
 
 size_t maps_find(const maps_t *m, uintptr_t a) {

@@ -12,6 +12,15 @@
 
 #include "util.h"
 
+/* What backs a range of memory, as far as reading it is concerned
+ * (resident.h): a file's private pages, anonymous private memory, or
+ * shared memory, whose pages any process may have written. */
+typedef enum { BACKING_FILE, BACKING_ANON, BACKING_SHARED } backing_t;
+
+/* Kernel interfaces whose requests in flight hold pointers no scan can
+ * read, known by the rings they map. */
+typedef enum { KERNEL_IO_NONE, KERNEL_IO_URING, KERNEL_IO_AIO } kernel_io_t;
+
 /* One line of /proc/self/maps. */
 typedef struct map_entry {
   uintptr_t lo, hi;
@@ -19,6 +28,10 @@ typedef struct map_entry {
   bool anon;         /* no file behind it: unnamed, [heap], [stack], [anon:...] */
   bool special;      /* [vvar], [vdso], [vsyscall] and the like: never read */
   bool main_stack;   /* [stack]: the main thread's, which never merges */
+  bool shared_mem;   /* writable shared memory that is no ordinary file's:
+                        MAP_SHARED|MAP_ANONYMOUS, memfd, System V or POSIX
+                        shared memory */
+  kernel_io_t kernel_io;
 } map_entry_t;
 
 bool maps_parse_line(const char *line, size_t len, map_entry_t *out);

@@ -154,7 +154,7 @@ static void scan_range(marker_t *m, uintptr_t lo, uintptr_t hi) {
     return;
   }
   sparse_t s = { m, lo, hi };
-  resident_runs(lo, hi, true, scan_run, &s);
+  resident_runs(lo, hi, BACKING_ANON, scan_run, &s);
 }
 
 /* Gives half of a long stack to the pool when some marker is idle. */

@@ -160,6 +160,7 @@ static struct {
     [OS_PROC_PAGEMAP] = { "/proc/self/pagemap", O_RDONLY, -1, 0, 0, 0 },
     [OS_PROC_TASK] = { "/proc/self/task", O_RDONLY | O_DIRECTORY, -1, 0, 0, 0 },
     [OS_PROC_STAT] = { "/proc/self/stat", O_RDONLY, -1, 0, 0, 0 },
+    [OS_PROC_TIMERS] = { "/proc/self/timers", O_RDONLY, -1, 0, 0, 0 },
   },
   .lock = ATOMIC_FLAG_INIT,
 };
@@ -247,6 +248,66 @@ int os_proc_fd(os_proc_t which) {
   bool ok = os_may_open() && proc_open(f);
   os_spin_unlock(&os.lock, &old);
   return ok ? f->fd : -1;
+}
+
+#define LINES_BUF 8192
+
+bool os_read_lines(int fd, bool (*fn)(void *arg, const char *line, size_t len), void *arg) {
+  char buf[LINES_BUF];
+  size_t have = 0;
+  off_t off = 0;
+  for (;;) {
+    ssize_t got = os_pread(fd, buf + have, sizeof buf - have, off);
+    if (got < 0) return false;
+    off += got;
+    have += (size_t)got;
+    size_t start = 0;
+    for (size_t i = 0; i < have; i++) {
+      if (buf[i] != '\n') continue;
+      if (!fn(arg, buf + start, i - start)) return false;
+      start = i + 1;
+    }
+    if (got == 0) return have == start;
+    memmove(buf, buf + start, have - start);
+    have -= start;
+    if (have == sizeof buf) return false;   /* a line longer than the buffer */
+  }
+}
+
+struct dirent64_raw {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+static long parse_number(const char *s) {
+  long v = 0;
+  if (*s == 0) return -1;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return -1;
+    v = v * 10 + (*s - '0');
+  }
+  return v;
+}
+
+long os_dir_numbers(int fd, long (*fn)(void *arg, long n), void *arg) {
+  if (os_syscall3(SYS_lseek, fd, 0, SEEK_SET) != 0) return -1;
+  char buf[2048] __attribute__((aligned(8)));
+  long sum = 0;
+  for (;;) {
+    long n = os_syscall3(SYS_getdents64, fd, buf, sizeof buf);
+    if (n <= 0) return n == 0 ? sum : -1;
+    for (long off = 0; off < n;) {
+      const struct dirent64_raw *d = (const struct dirent64_raw *)(buf + off);
+      long number = parse_number(d->d_name);
+      long r = number >= 0 ? fn(arg, number) : 0;
+      if (r < 0) return -1;
+      sum += r;
+      off += d->d_reclen;
+    }
+  }
 }
 
 bool os_is_own_fd(int fd) {

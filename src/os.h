@@ -89,6 +89,7 @@ typedef enum os_proc {
   OS_PROC_PAGEMAP,    /* /proc/self/pagemap: pread, and the PAGEMAP_SCAN ioctl */
   OS_PROC_TASK,       /* /proc/self/task: lseek to 0, getdents64 */
   OS_PROC_STAT,       /* /proc/self/stat: pread from 0 */
+  OS_PROC_TIMERS,     /* /proc/self/timers: pread from 0 */
   OS_PROC_COUNT
 } os_proc_t;
 
@@ -102,6 +103,18 @@ void os_init(void);
  * caller must not close it.  Not thread-safe: callers hold gc.c's lock.
  */
 int os_proc_fd(os_proc_t which);
+
+/* Calls fn for each line (without its newline) of the file fd, read from
+ * offset 0 with pread into a buffer on the stack; stops early if fn
+ * returns false.  False if the file could not be read whole (a read
+ * failed, a line was longer than the buffer, or fn stopped). */
+bool os_read_lines(int fd, bool (*fn)(void *arg, const char *line, size_t len), void *arg);
+
+/* Calls fn for each entry of the directory fd whose name is a number (a
+ * thread of /proc/self/task, a descriptor of /proc/self/fd), from the
+ * directory's start; returns the sum of fn's results, or -1 if fn
+ * returned a negative one or the directory could not be read. */
+long os_dir_numbers(int fd, long (*fn)(void *arg, long n), void *arg);
 
 /* Whether fd is one of the descriptors above (for the close wrappers). */
 bool os_is_own_fd(int fd);
@@ -145,6 +158,28 @@ void *os_libc(const char *name);
   (likely(libc.fn != NULL) ? libc.fn : (libc.fn = (__typeof__(libc.fn))os_libc(#fn)))
 
 /* ---- stacks ---- */
+
+/* Stores the callee-saved registers into regs[OS_SAVED_REGS], as they
+ * are, where a scan of the stack finds them: setjmp will not do, glibc
+ * mangles the frame pointer it saves (PTR_MANGLE), and a caller may keep
+ * its only copy of a pointer there. */
+#if defined(__x86_64__)
+#define OS_SAVED_REGS 6
+#define OS_SAVE_REGISTERS(regs)                                              \
+  __asm__ volatile("movq %%rbx, 0(%0)\n\tmovq %%rbp, 8(%0)\n\t"              \
+                   "movq %%r12, 16(%0)\n\tmovq %%r13, 24(%0)\n\t"            \
+                   "movq %%r14, 32(%0)\n\tmovq %%r15, 40(%0)"                 \
+                   : : "r"(regs) : "memory")
+#elif defined(__aarch64__)
+#define OS_SAVED_REGS 12
+#define OS_SAVE_REGISTERS(regs)                                              \
+  __asm__ volatile("stp x19, x20, [%0, #0]\n\tstp x21, x22, [%0, #16]\n\t"   \
+                   "stp x23, x24, [%0, #32]\n\tstp x25, x26, [%0, #48]\n\t"  \
+                   "stp x27, x28, [%0, #64]\n\tstp x29, x30, [%0, #80]"       \
+                   : : "r"(regs) : "memory")
+#else
+#error "OS_SAVE_REGISTERS: unsupported architecture"
+#endif
 
 /* Calls fn(arg) with the stack pointer at `top` (16-byte aligned), and
  * returns on the caller's stack.  Debuggers and unwinders see the

@@ -127,9 +127,10 @@ static int pagemap_fd = -1;
 
 void resident_prepare(void) { pagemap_fd = os_proc_fd(OS_PROC_PAGEMAP); }
 
-bool resident_runs(uintptr_t lo, uintptr_t hi, bool anon, resident_fn fn, void *arg) {
+bool resident_runs(uintptr_t lo, uintptr_t hi, backing_t backing, resident_fn fn, void *arg) {
   lo = align_down(lo, PAGE_SIZE);
   hi = align_up(hi, PAGE_SIZE);
+  if (backing == BACKING_SHARED) return runs_by_mincore(lo, hi, false, fn, arg);
   int fd = pagemap_fd;
   if (fd >= 0 && atomic_load_explicit(&scan_works, memory_order_relaxed) != 0) {
     int r = runs_by_scan(fd, &lo, hi, fn, arg);
@@ -139,7 +140,7 @@ bool resident_runs(uintptr_t lo, uintptr_t hi, bool anon, resident_fn fn, void *
     atomic_store_explicit(&scan_works, 0, memory_order_relaxed);
   }
   if (fd >= 0) return runs_by_pagemap(fd, lo, hi, fn, arg);
-  return runs_by_mincore(lo, hi, anon, fn, arg);
+  return runs_by_mincore(lo, hi, backing == BACKING_ANON, fn, arg);
 }
 
 const char *resident_method(void) {

@@ -12,10 +12,18 @@
  * per-page words, or, when pagemap cannot be opened, mincore(2), which
  * cannot tell a copied page from a file page, nor see swapped pages: then
  * anonymous mappings are read in full when the system has swap.
+ *
+ * Shared memory is asked of mincore(2) always: its pages are the shared
+ * object's (memfd, shmem), present in its page cache whether or not this
+ * process's page tables map them yet (after a fork they do not), and
+ * pagemap cannot tell them from a file's.  A shared page the kernel
+ * swapped out is not seen; reading the whole mapping instead would
+ * allocate every page of it never touched.
  */
 #ifndef PACEGC_RESIDENT_H
 #define PACEGC_RESIDENT_H
 
+#include "maps.h"
 #include "util.h"
 
 /* Called for each run [lo, hi) of pages that may hold pointers; returns
@@ -28,11 +36,12 @@ void resident_prepare(void);
 
 /*
  * Calls fn for the runs of [lo, hi) (page aligned) that may hold
- * pointers, in address order; any number of threads at once.  `anon` says the whole range is anonymous
- * memory (no file behind it), which only matters without pagemap.
- * Returns false if fn stopped it.  Safe with the world stopped.
+ * pointers, in address order; any number of threads at once.  `backing`
+ * is what the whole range is (private anonymous memory matters only
+ * without pagemap).  Returns false if fn stopped it.  Safe with the world
+ * stopped.
  */
-bool resident_runs(uintptr_t lo, uintptr_t hi, bool anon, resident_fn fn, void *arg);
+bool resident_runs(uintptr_t lo, uintptr_t hi, backing_t backing, resident_fn fn, void *arg);
 
 /* Which method resident_runs uses now, for the trace and tests:
  * "pagemap_scan", "pagemap" or "mincore". */

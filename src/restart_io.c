@@ -17,6 +17,7 @@
 #include "restart.h"
 
 #include "os.h"
+#include "transit.h"
 
 /* glibc's functions.  read, write and connect through their exported
  * aliases: pacegc's own jemalloc calls read and write through these
@@ -177,14 +178,23 @@ EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags) {
   OUT(fd, libc.sendmmsg(fd, v, n, flags));
 }
 
+static int accept_restarting(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+  IN(fd, flags < 0 ? libc.accept(fd, addr, len) : libc.accept4(fd, addr, len, flags));
+}
+
+/* The new socket is of the listener's kind (transit.h). */
 EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len) {
   if (LIBC(accept) == NULL) return errno = ENOSYS, -1;
-  IN(fd, libc.accept(fd, addr, len));
+  int r = accept_restarting(fd, addr, len, -1);
+  if (r >= 0) transit_note_like(r, fd);
+  return r;
 }
 
 EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
-  if (LIBC(accept4) == NULL) return errno = ENOSYS, -1;
-  IN(fd, libc.accept4(fd, addr, len, flags));
+  if (LIBC(accept4) == NULL || flags < 0) return errno = flags < 0 ? EINVAL : ENOSYS, -1;
+  int r = accept_restarting(fd, addr, len, flags);
+  if (r >= 0) transit_note_like(r, fd);
+  return r;
 }
 
 /* An interrupted connect goes on in the kernel (or, on a local socket

@@ -56,30 +56,31 @@ static size_t first_after(const span_t *s, size_t n, uintptr_t a) {
 }
 
 /* Emits [lo, hi), split at the live stack spans. */
-static void emit_split(const roots_env_t *env, uintptr_t lo, uintptr_t hi, bool anon) {
+static void emit_split(const roots_env_t *env, uintptr_t lo, uintptr_t hi, backing_t backing) {
   for (size_t i = first_after(env->stacks, env->nstacks, lo); lo < hi; i++) {
     uintptr_t s_lo = i < env->nstacks ? env->stacks[i].lo : hi;
     uintptr_t s_hi = i < env->nstacks ? env->stacks[i].hi : hi;
     if (s_lo > lo) {
       uintptr_t end = s_lo < hi ? s_lo : hi;
-      env->emit(env->arg, lo, end, ROOT_GLOBAL, anon);
+      env->emit(env->arg, lo, end, ROOT_GLOBAL, backing);
       lo = end;
     }
     if (lo < hi && i < env->nstacks) {
       uintptr_t end = s_hi < hi ? s_hi : hi;
-      env->emit(env->arg, lo, end, ROOT_STACK, anon);
+      env->emit(env->arg, lo, end, ROOT_STACK, backing);
       lo = end;
     }
   }
 }
 
 void roots_plan(const map_entry_t *e, const roots_env_t *env) {
-  if (!e->readable || !e->private_ || e->special) return;
+  if (!e->readable || e->special || (!e->private_ && !e->shared_mem)) return;
+  backing_t backing = e->shared_mem ? BACKING_SHARED : e->anon ? BACKING_ANON : BACKING_FILE;
   uintptr_t lo = e->lo;
   for (size_t i = first_after(env->excluded, env->nexcluded, lo); lo < e->hi; i++) {
     uintptr_t x_lo = i < env->nexcluded ? env->excluded[i].lo : e->hi;
     uintptr_t x_hi = i < env->nexcluded ? env->excluded[i].hi : e->hi;
-    if (x_lo > lo) emit_split(env, lo, x_lo < e->hi ? x_lo : e->hi, e->anon);
+    if (x_lo > lo) emit_split(env, lo, x_lo < e->hi ? x_lo : e->hi, backing);
     lo = x_hi;
   }
 }

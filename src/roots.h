@@ -37,6 +37,9 @@ typedef struct roots {
   size_t stack_bytes;       /* bytes of stack ranges */
   size_t global_bytes;      /* bytes of every other range */
   bool overflow;            /* more ranges than fit: the cycle must not sweep */
+  bool partial;             /* a kernel queue could not be read whole (transit.h):
+                               the cycle must not reclaim */
+  kernel_io_t kernel_io;    /* a ring of io_uring or Linux AIO is mapped */
 } roots_t;
 
 void roots_add(roots_t *r, uintptr_t lo, uintptr_t hi, root_kind_t kind);
@@ -47,7 +50,7 @@ size_t spans_normalize(span_t *s, size_t n);
 
 /* Receives the parts of a mapping that are roots if resident. */
 typedef void (*roots_emit_fn)(void *arg, uintptr_t lo, uintptr_t hi, root_kind_t kind,
-                              bool anon);
+                              backing_t backing);
 
 typedef struct roots_env {
   const span_t *excluded;   /* normalized: never roots */
@@ -60,7 +63,9 @@ typedef struct roots_env {
 
 /* Emits the parts of mapping e that may be roots: e less the excluded
  * spans, split into stack and other parts.  Nothing for mappings that
- * cannot hold the program's pointers: unreadable, shared, or [vdso]-like. */
+ * cannot hold the program's pointers: unreadable, [vdso]-like, or shared
+ * with a file (which another process may rewrite at any time, and whose
+ * pages hold the file's bytes). */
 void roots_plan(const map_entry_t *e, const roots_env_t *env);
 
 /* With the world stopped: the whole root set.  self_sp is the collecting

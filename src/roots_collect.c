@@ -11,6 +11,7 @@
 #include "resident.h"
 #include "stacks.h"
 #include "tracer.h"
+#include "transit.h"
 
 /* ---- gathering the inputs, with the world stopped ---- */
 
@@ -163,9 +164,10 @@ static bool add_run(void *arg, uintptr_t lo, uintptr_t hi) {
   return !c->r->overflow;
 }
 
-static void emit_resident(void *arg, uintptr_t lo, uintptr_t hi, root_kind_t kind, bool anon) {
+static void emit_resident(void *arg, uintptr_t lo, uintptr_t hi, root_kind_t kind,
+                          backing_t backing) {
   emit_ctx_t c = { arg, lo, hi, kind };
-  resident_runs(lo, hi, anon, add_run, &c);
+  resident_runs(lo, hi, backing, add_run, &c);
 }
 
 #ifdef PACEGC_CHECKS
@@ -180,7 +182,7 @@ static void check_disjoint(const roots_t *r, size_t from, const span_t *excl, si
 bool roots_collect(roots_t *r, const world_t *w, uintptr_t self_sp) {
   r->n = 0;
   r->stack_bytes = r->global_bytes = 0;
-  r->overflow = false;
+  r->overflow = r->partial = false;
   resident_prepare();
   if (!maps_read(&rs.maps)) return false;
 
@@ -213,11 +215,16 @@ bool roots_collect(roots_t *r, const world_t *w, uintptr_t self_sp) {
     .stacks = p.stacks, .nstacks = spans_normalize(p.stacks, p.nstacks),
     .emit = emit_resident, .arg = r,
   };
-  for (size_t i = 0; i < rs.maps.n; i++) roots_plan(&rs.maps.e[i], &env);
+  r->kernel_io = KERNEL_IO_NONE;
+  for (size_t i = 0; i < rs.maps.n; i++) {
+    roots_plan(&rs.maps.e[i], &env);
+    if (rs.maps.e[i].kernel_io != KERNEL_IO_NONE) r->kernel_io = rs.maps.e[i].kernel_io;
+  }
 #ifdef PACEGC_CHECKS
   check_disjoint(r, 0, env.excluded, env.nexcluded);
 #endif
   kernroots_add_roots(r);
+  if (!transit_add_roots(r)) r->partial = true;
   roots_add(r, (uintptr_t)w->threads, (uintptr_t)(w->threads + w->nthreads), ROOT_GLOBAL);
   size_t ntraced;
   const traced_t *traced = tracer_threads(&ntraced);

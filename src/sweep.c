@@ -96,11 +96,16 @@ static void sweep_one(sweep_mode_t mode, sweep_when_t when, _Atomic uint64_t *w,
   }
 }
 
+/* The state words that cover the heap's used part. */
+static size_t state_words(void) {
+  uintptr_t used = atomic_load(&heap.unused);
+  return (objindex_granule(&heap.index, used) + OBJINDEX_STATE_GRANULES - 1) /
+         OBJINDEX_STATE_GRANULES;
+}
+
 void sweep(sweep_mode_t mode, sweep_when_t when, sweep_result_t *out) {
   memset(out, 0, sizeof *out);
-  uintptr_t used = atomic_load(&heap.unused);
-  size_t words = (objindex_granule(&heap.index, used) + OBJINDEX_STATE_GRANULES - 1) /
-                 OBJINDEX_STATE_GRANULES;
+  size_t words = state_words();
   for (size_t i = 0; i < words; i++) {
     _Atomic uint64_t *w = &heap.index.states[i];
     uint64_t bits = atomic_load_explicit(w, memory_order_acquire);
@@ -112,4 +117,11 @@ void sweep(sweep_mode_t mode, sweep_when_t when, sweep_result_t *out) {
       sweep_one(mode, when, w, g, (bits >> (b + 1)) & 1, out);
     }
   }
+}
+
+void sweep_clear_flags(void) {
+  size_t words = state_words();
+  for (size_t i = 0; i < words; i++)
+    if (atomic_load_explicit(&heap.index.states[i], memory_order_relaxed) & ~OBJINDEX_STARTS_MASK)
+      atomic_fetch_and(&heap.index.states[i], OBJINDEX_STARTS_MASK);
 }

@@ -3,9 +3,10 @@
  * reach is dealt with according to the free mode (DESIGN.md rules 1, 5):
  *
  *   leak reclaim (free honoured or ignored): an unreached allocation is
- *     condemned (FLAG) by a cycle and reclaimed by a later one that finds
- *     it unreached again, at least the reclaim delay after condemning it
- *     (with no delay, by the first cycle that finds it unreached);
+ *     reclaimed by the first cycle that finds it unreached (the default);
+ *     with a reclaim delay, condemned (FLAG) by a cycle and reclaimed by a
+ *     later one that finds it unreached again, at least the delay after
+ *     condemning it;
  *   deferred free: an allocation the program freed (FLAG) is released by
  *     the first cycle that does not reach it; nothing else is reclaimed;
  *   dry run (reclaim off): counts, releases nothing.
@@ -37,5 +38,9 @@ typedef struct sweep_result {
 typedef enum { SWEEP_HOLD, SWEEP_CONFIRM, SWEEP_AT_ONCE } sweep_when_t;
 
 void sweep(sweep_mode_t mode, sweep_when_t when, sweep_result_t *out);
+
+/* Clears every FLAG bit: allocations condemned by leak reclaim are
+ * condemned no more (before frees start setting FLAG, deferred). */
+void sweep_clear_flags(void);
 
 #endif

@@ -21,6 +21,7 @@
 #include "kernroots.h"
 #include "os.h"
 #include "threads.h"
+#include "transit.h"
 
 /* The kernel's result as libc returns it: -1 and errno on failure. */
 static long libc_result(long r) {
@@ -103,7 +104,10 @@ EXPORT long syscall(long n, ...) {
     break;
   }
   long r = os_syscall6(n, a, b, c, d, e, f);
-  if (r == 0 && n == SYS_close) kernroots_close((int)a);
+  if (r == 0 && n == SYS_close) {
+    kernroots_close((int)a);
+    transit_close((int)a);
+  }
   return libc_result(r);
 }
 

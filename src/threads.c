@@ -326,43 +326,20 @@ static bool is_collector(pid_t tid) {
 
 /* ---- /proc/self/task ---------------------------------------------------- */
 
-struct dirent64_raw {
-  uint64_t d_ino;
-  int64_t d_off;
-  unsigned short d_reclen;
-  unsigned char d_type;
-  char d_name[];
-};
-
 typedef int (*task_fn)(stop_ctx_t *c, pid_t tid);
 
-static pid_t parse_tid(const char *s) {
-  pid_t v = 0;
-  for (; *s; s++) {
-    if (*s < '0' || *s > '9') return 0;
-    v = v * 10 + (*s - '0');
-  }
-  return v;
+typedef struct task_call { task_fn fn; stop_ctx_t *c; } task_call_t;
+
+static long task_call(void *arg, long tid) {
+  const task_call_t *t = arg;
+  return tid > 0 ? t->fn(t->c, (pid_t)tid) : 0;
 }
 
 /* Calls fn for every thread of the process; returns the sum of its
  * results, or -1 if fn or the listing failed. */
 static long for_each_task(task_fn fn, stop_ctx_t *c) {
-  if (os_syscall3(SYS_lseek, c->tasks_fd, 0, SEEK_SET) != 0) return -1;
-  char buf[2048] __attribute__((aligned(8)));
-  long sum = 0;
-  for (;;) {
-    long n = os_syscall3(SYS_getdents64, c->tasks_fd, buf, sizeof buf);
-    if (n <= 0) return n == 0 ? sum : -1;
-    for (long off = 0; off < n;) {
-      const struct dirent64_raw *d = (const struct dirent64_raw *)(buf + off);
-      pid_t tid = parse_tid(d->d_name);
-      int r = tid > 0 ? fn(c, tid) : 0;
-      if (r < 0) return -1;
-      sum += r;
-      off += d->d_reclen;
-    }
-  }
+  task_call_t t = { fn, c };
+  return os_dir_numbers(c->tasks_fd, task_call, &t);
 }
 
 static int count_task(stop_ctx_t *c, pid_t tid) {

@@ -44,4 +44,20 @@ ALWAYS_INLINE bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
   } while (0)
 #define LESS_BY_LO(x, y) ((x).lo < (y).lo)
 
+/* The lowercase hex number at s[i...len): its value in *out; returns the
+ * index past it, or 0 if there is no digit at i. */
+static inline size_t parse_hex(const char *s, size_t len, size_t i, uintptr_t *out) {
+  uintptr_t v = 0;
+  size_t start = i;
+  for (; i < len; i++) {
+    char c = s[i];
+    unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+               : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16u;
+    if (d == 16) break;
+    v = v * 16 + d;
+  }
+  *out = v;
+  return i > start ? i : 0;
+}
+
 #endif

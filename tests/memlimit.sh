@@ -4,9 +4,8 @@
 # Runs tests/programs/leak with 20 MB live and 512 MB allocated in all at
 # 128 MB/s (three quarters of it leaked, a quarter freed; about 4 s), with
 # PACEGC_GOMEMLIMIT=64MiB and
-#   gogc   PACEGC_GOGC=200: without the limit the heap would grow to
-#          3 x live plus the garbage the reclaim delay keeps (measured
-#          137 MB preloaded without the limit, run here as a control);
+#   gogc   PACEGC_GOGC=400: without the limit the heap would grow to
+#          5 x live (run here as a control);
 #   off    PACEGC_GOGC=off: cycles run for the limit alone (without the
 #          limit there would be none: the plain run's RSS).
 # Checks:
@@ -18,24 +17,22 @@
 #   - gogc: the preloaded run without the limit peaks above the bound, so
 #     the limit, not GOGC, is what holds the limited run down;
 #   - the limited run's peak RSS is below
-#         LIMIT + RATE * (DELAY + 40 ms) + OVERHEAD
-#         = 64 MiB + 128 MB/s * 140 ms + 16 MB = 98 MiB.
-#     RATE * (DELAY + 40 ms): the collector frees an unreachable object
-#     only at the second cycle that finds it so, and only when reclaimdelay
-#     (DELAY, default 100 ms) has passed since the first; so garbage from
-#     the last DELAY plus up to two cycle intervals (at most 20 ms each:
-#     near the limit cycles run back to back, one pause of a 20 MB heap
-#     and the mutator's share of the 50% CPU cap) cannot be freed, however
-#     hard the limit presses.  With GOGC=off the first cycle comes only
-#     when the heap reaches the limit, so this garbage lands on top of it.
+#         LIMIT + RATE * 40 ms + OVERHEAD
+#         = 64 MiB + 128 MB/s * 40 ms + 16 MB = 85 MiB.
+#     RATE * 40 ms: the second cycle that finds an object unreachable frees
+#     it (the reclaim delay is 1 ms by default since issue 9), so garbage
+#     waits up to two cycle intervals (at most 20 ms
+#     each: near the limit cycles run back to back, one pause of a 20 MB
+#     heap and the mutator's share of the 50% CPU cap), waits for the
+#     next one.  With GOGC=off the first cycle comes only when the heap
+#     reaches the limit, so this garbage lands on top of it.
 #     OVERHEAD, 16 MB: what the limit does not count or cannot reach: the
 #     process and its libraries (1 MB plain), the collector's threads'
 #     stacks, garbage objects in flight (the program's largest is 1 MiB).
-#     Measured: 61.6 to 63.4 MB with GOGC=200 (32 to 34 cycles), under
-#     the limit itself (67.1 MB); 70.7 to 72.8 MB with GOGC=off (31 to 33
-#     cycles: the first cycle comes only near the limit, and the garbage
-#     it finds waits a delay on top); 136 to 141 MB without the limit
-#     (GOGC=200, 10 to 11 cycles); plain 453 MB.
+#     Measured with the old 100 ms reclaim delay and GOGC=200: 61.6 to
+#     63.4 MB, 70.7 to 72.8 MB with GOGC=off, 136 to 141 MB without the
+#     limit; plain 453 MB.  Without it: 60.7 MB with GOGC=off, 61.9 MB
+#     with GOGC=400 (138 MB without the limit).
 # The program paces itself at RATE, so the bound does not depend on how
 # fast the machine is.
 # Exits 77 (skipped) when LIBPACEGC does not exist yet.
@@ -45,11 +42,11 @@ test_args 3 "LIBPACEGC LEAK_EXE gogc|off" "$@"
 lib=$1 exe=$2 mode=$3
 test_lib "$lib"
 
-total_mb=512 live_mb=20 rate=128 limit_mb=64 delay_ms=100 cycles_ms=40 overhead_mb=16
-bound_kb=$(((limit_mb + overhead_mb) * 1024 + rate * (delay_ms + cycles_ms) * 1024 / 1000))
+total_mb=512 live_mb=20 rate=128 limit_mb=64 cycles_ms=40 overhead_mb=16
+bound_kb=$(((limit_mb + overhead_mb) * 1024 + rate * cycles_ms * 1024 / 1000))
 
 case $mode in
-gogc) gogc=200 ;;
+gogc) gogc=400 ;;
 off) gogc=off ;;
 *) echo "memlimit.sh: unknown mode $mode" >&2; exit 2 ;;
 esac
@@ -97,8 +94,8 @@ run limited "$rate" "$pre" PACEGC_GOGC=$gogc PACEGC_GOMEMLIMIT=${limit_mb}MiB \
 	PACEGC_GODEBUG=gctrace=1
 [ "$rss_kb" -lt "$bound_kb" ] ||
 	fail "GOGC=$gogc GOMEMLIMIT=${limit_mb}MiB: peak RSS $rss_kb KiB, want" \
-		"below $bound_kb KiB ($limit_mb MiB + $rate MB/s * ($delay_ms +" \
-		"$cycles_ms) ms + $overhead_mb MB); $ngc cycles"
+		"below $bound_kb KiB ($limit_mb MiB + $rate MB/s * $cycles_ms ms" \
+		"+ $overhead_mb MB); $ngc cycles"
 [ "$ngc" -gt 0 ] || fail "no gc line: no cycle ran"
 echo "ok: memlimit $mode: same checksums; peak RSS $rss_kb KiB with" \
 	"GOGC=$gogc GOMEMLIMIT=${limit_mb}MiB ($ngc cycles)$control," \

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   meson ninja-build pkg-config gcc g++ binutils        # build
-  libjemalloc-dev libunwind-dev check                   # libraries
+  libjemalloc-dev libunwind-dev check liburing-dev      # libraries
   libjemalloc2 time libgc-dev golang-go                 # benchmarks: plain jemalloc, peak RSS, bdwgc peer, Go runtime
   python3 perl sqlite3 git coreutils jq libpython3.11-testsuite # real programs run by the tests and demo
   nginx-light redis-server redis-tools                  # real servers run by the tests

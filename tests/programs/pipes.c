@@ -6,8 +6,10 @@
  * - pipe pairs: writers allocate a message, write its address (8 bytes)
  *   into a pipe and overwrite their own copy; readers read the address
  *   back, check the message and free it.  While in the pipe the pointer is
- *   in the kernel only: no scan sees it, and only pacegc's reclaim delay
- *   (two cycles at least reclaimdelay apart) protects it.  A semaphore
+ *   in the kernel only: no scan of memory sees it, and only pacegc's
+ *   reading of the pipe at each cycle (src/transit.c) protects it (the
+ *   library before it, at reclaimdelay=0, lost a message within seconds
+ *   in every run).  A semaphore
  *   keeps at most PIPE_INFLIGHT messages in each pipe, as a real program
  *   with a reader keeping up would;
  * - every thread also keeps a pool of live objects it replaces at random.
@@ -169,41 +171,12 @@ static struct pipe_pair {
 	sem_t slots; /* messages that may still be put in flight */
 } pipes[PPAIRS];
 
-static void write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		CHECK(w > 0, "write: %s", strerror(errno));
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static int read_all(int fd, void *buf, size_t n)
-{
-	char *p = buf;
-	while (n > 0) {
-		ssize_t r = read(fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		CHECK(r >= 0, "read: %s", strerror(errno));
-		if (r == 0)
-			return 0;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 1;
-}
-
 /* Writes the message's address and forgets it: after this the only copy
  * is in the pipe.  Not inlined, so the caller's frame holds no copy. */
 static __attribute__((noinline)) void send_hidden(int fd, uint64_t *rng)
 {
 	uintptr_t word = (uintptr_t)msg_new(rng);
-	write_all(fd, &word, sizeof word);
+	tu_write_all(fd, &word, sizeof word);
 	*(volatile uintptr_t *)&word = 0;
 }
 
@@ -233,7 +206,7 @@ static void *p_reader(void *arg)
 	struct pool pool;
 	pool_init(&pool, &rng);
 	uintptr_t word;
-	while (read_all(pipes[id].fd[0], &word, sizeof word)) {
+	while (tu_read_all(pipes[id].fd[0], &word, sizeof word)) {
 		struct msg *m = (struct msg *)word;
 		msg_check(m, "pipe reader");
 		free(m);

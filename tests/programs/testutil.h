@@ -5,6 +5,7 @@
 #define PACEGC_TESTUTIL_H
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +173,41 @@ static inline void tu_gc_cycles(int n, long gap_ms)
 			tu_sleep_ms(gap_ms);
 		tu_gc();
 	}
+}
+
+/* Writes all n bytes, again after EINTR. */
+static inline void tu_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		CHECK(w > 0, "write: %s", strerror(errno));
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Reads exactly n bytes, again after EINTR: 1, or 0 at end of file
+ * before the first byte (a failure after it). */
+static inline int tu_read_all(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+	size_t want = n;
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		CHECK(r >= 0, "read: %s", strerror(errno));
+		if (r == 0) {
+			CHECK(n == want, "read: end of file after %zu of %zu bytes", want - n, want);
+			return 0;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 1;
 }
 
 #endif

@@ -36,7 +36,11 @@ START_TEST(parse_lines) {
   e = parse("7ffd5000-7ffd7000 rw-p 00000000 00:00 0    [anon:pacegc-index]");
   ck_assert(!e.special && e.anon);
   e = parse("1000-2000 rw-s 00000000 00:05 99 /dev/zero (deleted)");
-  ck_assert(!e.private_ && e.anon);
+  ck_assert(!e.private_ && e.anon && e.shared_mem && e.kernel_io == KERNEL_IO_NONE);
+  e = parse("1000-2000 rw-s 10000000 00:10 1956094    anon_inode:[io_uring]");
+  ck_assert(!e.shared_mem && e.kernel_io == KERNEL_IO_URING);
+  e = parse("1000-2000 rw-s 00000000 00:12 1945008    /[aio] (deleted)");
+  ck_assert(!e.shared_mem && e.kernel_io == KERNEL_IO_AIO);
   map_entry_t bad;
   ck_assert(!maps_parse_line("", 0, &bad));
   ck_assert(!maps_parse_line("zz-10 rw-p", 10, &bad));
@@ -57,14 +61,14 @@ START_TEST(normalize_spans) {
 END_TEST
 
 /* roots_plan's output, recorded. */
-typedef struct got { uintptr_t lo, hi; root_kind_t kind; bool anon; } got_t;
+typedef struct got { uintptr_t lo, hi; root_kind_t kind; backing_t backing; } got_t;
 static got_t got[64];
 static size_t ngot;
 
-static void record(void *arg, uintptr_t lo, uintptr_t hi, root_kind_t kind, bool anon) {
+static void record(void *arg, uintptr_t lo, uintptr_t hi, root_kind_t kind, backing_t backing) {
   (void)arg;
   ck_assert_uint_lt(ngot, 64);
-  got[ngot++] = (got_t){lo, hi, kind, anon};
+  got[ngot++] = (got_t){lo, hi, kind, backing};
 }
 
 static void plan(const char *line, const span_t *excl, size_t nexcl, const span_t *stk,
@@ -79,14 +83,27 @@ static void plan(const char *line, const span_t *excl, size_t nexcl, const span_
 START_TEST(plan_kinds_of_mapping) {
   plan("1000-3000 rw-p 00000000 00:00 0", NULL, 0, NULL, 0);
   ck_assert_uint_eq(ngot, 1);
-  ck_assert(got[0].lo == 0x1000 && got[0].hi == 0x3000 && got[0].kind == ROOT_GLOBAL && got[0].anon);
+  ck_assert(got[0].lo == 0x1000 && got[0].hi == 0x3000 && got[0].kind == ROOT_GLOBAL &&
+            got[0].backing == BACKING_ANON);
   /* Read-only private memory may have been written before it was made so. */
   plan("3000-4000 r--p 00000000 00:00 0", NULL, 0, NULL, 0);
   ck_assert_uint_eq(ngot, 1);
   plan("3000-4000 r--p 00001000 fe:00 12 /usr/lib/libx.so", NULL, 0, NULL, 0);
-  ck_assert(ngot == 1 && !got[0].anon);
+  ck_assert(ngot == 1 && got[0].backing == BACKING_FILE);
+  /* Shared memory of no ordinary file's, written here or by a fork's
+   * other side: read.  A shared file's pages: not. */
   plan("4000-5000 rw-s 00000000 00:00 0", NULL, 0, NULL, 0);
-  ck_assert_uint_eq(ngot, 0);            /* shared */
+  ck_assert(ngot == 1 && got[0].backing == BACKING_SHARED);
+  plan("4000-5000 rw-s 00000000 00:01 34 /memfd:ring (deleted)", NULL, 0, NULL, 0);
+  ck_assert(ngot == 1 && got[0].backing == BACKING_SHARED);
+  plan("4000-5000 rw-s 00000000 00:01 35 /dev/zero (deleted)", NULL, 0, NULL, 0);
+  ck_assert(ngot == 1 && got[0].backing == BACKING_SHARED);
+  plan("4000-5000 rw-s 00000000 00:01 36 /SYSV00000000 (deleted)", NULL, 0, NULL, 0);
+  ck_assert(ngot == 1 && got[0].backing == BACKING_SHARED);
+  plan("4000-5000 r--s 00000000 00:01 34 /memfd:ring (deleted)", NULL, 0, NULL, 0);
+  ck_assert_uint_eq(ngot, 0);            /* not writable here */
+  plan("4000-5000 rw-s 00000000 fe:00 12 /var/lib/db/data", NULL, 0, NULL, 0);
+  ck_assert_uint_eq(ngot, 0);            /* a file's */
   plan("4000-5000 ---p 00000000 00:00 0", NULL, 0, NULL, 0);
   ck_assert_uint_eq(ngot, 0);            /* unreadable */
   plan("220000-221000 r-xp 00000000 00:00 0 [vdso]", NULL, 0, NULL, 0);
