@@ -599,7 +599,10 @@ static bool traced_last_time(pid_t tid) {
 /* Looks at every thread still not parked.  One found unable to park at
  * enough looks in a row is left to the tracer if it blocks the signal or
  * is stopped; false (and *why set) if it waits in vfork or the tracer is
- * off or has no room for it. */
+ * off or has no room for it.  Once the tracer has run in this stop, one
+ * found later is waited for until the deadline instead: it is almost
+ * always a thread created meanwhile, which glibc starts with every signal
+ * blocked until it is set up (under load, for more than two looks). */
 static bool check_pending(stop_ctx_t *c) {
   for (size_t i = 0; i <= stw.set_mask; i++) {
     tid_entry_t *e = &stw.set[i];
@@ -610,8 +613,9 @@ static bool check_pending(stop_ctx_t *c) {
     e->seen = now;
     unsigned needed = libc && !stw.use_ptrace ? LIBC_LOOKS : 2;
     if (now == STOP_OK || (e->looks < needed && !traced_last_time(e->tid))) continue;
-    if (now == STOP_VFORK || !stw.use_ptrace || c->traced || c->ntrace == TRACER_MAX)
+    if (now == STOP_VFORK || !stw.use_ptrace || c->ntrace == TRACER_MAX)
       return fail(c, now, e->tid, 0);
+    if (c->traced) continue;
     if (c->ntrace == 0) c->trace_why = now;
     c->trace[c->ntrace++] = e->tid;
     e->state = TID_TRACE;
