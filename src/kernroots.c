@@ -175,14 +175,11 @@ static void timers_add_roots(roots_t *r) {
       break;
     }
     if (!tm.overflow) break;
-    size_t cap = tm.cap ? 2 * tm.cap : 256;
-    uintptr_t *v = meta_grow(tm.values, tm.cap * sizeof *v, 0, cap * sizeof *v, "pacegc-timers");
-    if (v == NULL) {
+    if (!meta_reserve((void **)&tm.values, &tm.cap, tm.cap + 1, sizeof *tm.values,
+                      "pacegc-timers")) {
       r->partial = true;
       break;
     }
-    tm.values = v;
-    tm.cap = cap;
   }
   if (tm.n) roots_add(r, (uintptr_t)tm.values, (uintptr_t)(tm.values + tm.n), ROOT_GLOBAL);
 }

@@ -109,6 +109,17 @@ void *meta_grow(void *old, size_t old_size, size_t keep, size_t new_size, const 
   return p;
 }
 
+bool meta_reserve(void **p, size_t *cap, size_t need, size_t elem, const char *name) {
+  if (need <= *cap) return true;
+  size_t n = *cap ? *cap : 256;
+  while (n < need) n *= 2;
+  void *q = meta_grow(*p, *cap * elem, *cap * elem, n * elem, name);
+  if (q == NULL) return false;
+  *p = q;
+  *cap = n;
+  return true;
+}
+
 /* jemalloc's own mmap and munmap, renamed at build time: everything it
  * maps itself (outside pacegc's range) is its bookkeeping. */
 void *pacegc_je_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {

@@ -19,6 +19,12 @@ void meta_unmap(void *p, size_t size);
  * `old` untouched. */
 void *meta_grow(void *old, size_t old_size, size_t keep, size_t new_size, const char *name);
 
+/* Makes *p (an array of *cap elements of elem bytes, or NULL) hold at
+ * least `need`: doubles its capacity from 256 until it does, keeping the
+ * contents.  False, with *p untouched, when there is no memory.  Safe
+ * with the world stopped (meta_map takes no lock a mutator can hold). */
+bool meta_reserve(void **p, size_t *cap, size_t need, size_t elem, const char *name);
+
 /* Copies the ranges returned by meta_map or mapped by jemalloc for its
  * own bookkeeping (at most cap, in no order); returns how many.  With the
  * world stopped the copy is exact: no writer is parked half-way. */

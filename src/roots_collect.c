@@ -24,17 +24,6 @@ static struct {
   size_t tids_cap;
 } rs;
 
-static bool reserve(void **p, size_t *cap, size_t need, size_t elem, const char *name) {
-  if (need <= *cap) return true;
-  size_t n = *cap ? *cap : 256;
-  while (n < need) n *= 2;
-  void *q = meta_grow(*p, *cap * elem, 0, n * elem, name);
-  if (q == NULL) return false;
-  *p = q;
-  *cap = n;
-  return true;
-}
-
 /* A thread's address the stack is live from. */
 typedef struct live { pid_t tid; uintptr_t at; } live_t;
 
@@ -193,11 +182,13 @@ bool roots_collect(roots_t *r, const world_t *w, uintptr_t self_sp) {
    * per live address or block; then lo_live per block and the live list,
    * carved out of the stacks table's tail. */
   size_t live_words = (nlive * sizeof(live_t) + nblocks * sizeof(uintptr_t)) / sizeof(span_t) + 2;
-  if (!reserve((void **)&rs.excluded, &rs.excluded_cap, 1 + META_MAX_RANGES + nlive + nblocks,
-               sizeof(span_t), "pacegc-roots-excluded") ||
-      !reserve((void **)&rs.stacks, &rs.stacks_cap, nlive + nblocks + live_words,
-               sizeof(span_t), "pacegc-roots-stacks") ||
-      !reserve((void **)&rs.tids, &rs.tids_cap, nthreads, sizeof(pid_t), "pacegc-roots-tids"))
+  if (!meta_reserve((void **)&rs.excluded, &rs.excluded_cap,
+                    1 + META_MAX_RANGES + nlive + nblocks, sizeof(span_t),
+                    "pacegc-roots-excluded") ||
+      !meta_reserve((void **)&rs.stacks, &rs.stacks_cap, nlive + nblocks + live_words,
+                    sizeof(span_t), "pacegc-roots-stacks") ||
+      !meta_reserve((void **)&rs.tids, &rs.tids_cap, nthreads, sizeof(pid_t),
+                    "pacegc-roots-tids"))
     return false;
   live_t *live = (live_t *)(rs.stacks + nlive + nblocks);
   uintptr_t *lo_live = (uintptr_t *)(live + nlive);

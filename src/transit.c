@@ -140,17 +140,6 @@ static struct {
   uint64_t ports[65536 / 64];         /* local ports of this process's TCP sockets */
 } ts = { .pipe_r = -1, .pipe_w = -1 };
 
-static bool reserve(void **p, size_t *cap, size_t need, size_t elem, const char *name) {
-  if (need <= *cap) return true;
-  size_t n = *cap ? *cap : 1024;
-  while (n < need) n *= 2;
-  void *q = meta_grow(*p, *cap * elem, *cap * elem, n * elem, name);
-  if (q == NULL) return false;
-  *p = q;
-  *cap = n;
-  return true;
-}
-
 /*
  * One read's bytes, [ts.bytes, ts.bytes + CARRY + n): the first CARRY are
  * the previous read's last (zero at the start of a queue), so a word
@@ -166,8 +155,8 @@ static bool scan_bytes(size_t n) {
     memcpy(&w, b + i, sizeof w);
     if (likely(w - lo >= span)) continue;
     if (ts.nwords == ts.words_cap &&
-        !reserve((void **)&ts.words, &ts.words_cap, ts.nwords + 1, sizeof(uintptr_t),
-                 "pacegc-transit-words"))
+        !meta_reserve((void **)&ts.words, &ts.words_cap, ts.nwords + 1, sizeof(uintptr_t),
+                      "pacegc-transit-words"))
       return false;
     ts.words[ts.nwords++] = w;
   }
@@ -243,9 +232,8 @@ static bool read_socket(int fd) {
     int type = 0;
     len = sizeof type;
     os_syscall5(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, &type, &len);
-    ok = got == -EAGAIN || (got >= 0 && got >= queued && type == SOCK_STREAM &&
-                            (size_t)got < CHUNK && scan_bytes((size_t)got));
-    return ok;
+    return got == -EAGAIN || (got >= 0 && got >= queued && type == SOCK_STREAM &&
+                              (size_t)got < CHUNK && scan_bytes((size_t)got));
   }
   /* The walk ends at EAGAIN.  A datagram of no bytes peeks as 0 once and
    * is skipped after; at the end of a stream 0 comes back each time. */
@@ -299,7 +287,8 @@ static bool gather(size_t *npolls) {
       if (port != 0) ts.ports[port / 64] |= (uint64_t)1 << (port % 64);
     }
     if (n == ts.polls_cap &&
-        !reserve((void **)&ts.polls, &ts.polls_cap, n + 1, sizeof *ts.polls, "pacegc-transit-polls"))
+        !meta_reserve((void **)&ts.polls, &ts.polls_cap, n + 1, sizeof *ts.polls,
+                      "pacegc-transit-polls"))
       return false;
     ts.polls[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
   }
