@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "config.h"
@@ -254,8 +255,9 @@ static void gc_stop_failed(const stop_result_t *why) {
   if (why->status == gc.last_failure.status && why->tid == gc.last_failure.tid) return;
   gc.last_failure = *why;
   if (gc.stop_reports++ >= GC_STOP_REPORTS_MAX) return;
-  report("cannot stop thread %d: %s; no cycle runs until it can (next try in %lu ms, "
+  report("cannot stop thread %d: %s%s%s%s; no cycle runs until it can (next try in %lu ms, "
          "then less and less often, up to every %lu s)", (int)why->tid, stop_failure_text(why),
+         why->err ? " (" : "", why->err ? strerror(why->err) : "", why->err ? ")" : "",
          (unsigned long)(gc.backoff / 1000000), (unsigned long)(GC_BACKOFF_MAX_NS / 1000000000));
 }
 

@@ -640,7 +640,9 @@ static void publish_traced(const traced_t *t) {
 /* Once every other thread has parked: the tracer stops those that
  * cannot park. */
 static bool trace_the_rest(stop_ctx_t *c) {
-  if (!tracer_stop(c->trace, c->ntrace)) return fail(c, c->trace_why, c->trace[0], 0);
+  tracer_failure_t tf;
+  if (!tracer_stop(c->trace, c->ntrace, c->deadline, &tf))
+    return fail(c, c->trace_why, tf.tid, tf.err);
   c->traced = true;
   c->claimed_untraced = atomic_load(&stw.next_slot);
   size_t n, kept = 0;

@@ -17,10 +17,10 @@
 #include "os.h"
 
 #define TRACER_STACK ((size_t)64 << 10)
-/* How long the stopper waits for the helper to stop every thread: each
- * is blocked in the kernel or spinning, and an interrupt takes it at once
- * unless it waits uninterruptibly (then it is not worth waiting for). */
-#define TRACER_TIMEOUT_NS ((int64_t)500000000)
+/* How long a seize refused with EPERM is retried while the thread still
+ * exists: a thread that is exiting (glibc blocks every signal for its
+ * last steps, so it comes here) is refused until the kernel reaps it. */
+#define EXITING_WAIT_NS ((int64_t)100000000)
 
 enum { TR_WORKING, TR_STOPPED, TR_FAILED };
 
@@ -30,9 +30,11 @@ typedef struct ctl {
   _Atomic uint32_t state;      /* TR_*; the stopper waits on it */
   _Atomic uint32_t release;    /* 1: detach and exit; the helper waits on it */
   pid_t helper;                /* the helper's pid while it lives, else 0 */
+  pid_t tgid;                  /* the program's */
   size_t n;
   traced_t t[TRACER_MAX];
   int resend[TRACER_MAX];      /* a signal to hand back at detach, or 0 */
+  tracer_failure_t failure;    /* TR_FAILED: which thread, which error */
 } ctl_t;
 
 static ctl_t *ctl;             /* meta memory, then the helper's stack */
@@ -58,37 +60,58 @@ static uintptr_t regs_sp(const uint64_t *regs) {
 #define RED_ZONE 0
 #endif
 
-/* Seizes, interrupts and reads thread i; false if any step fails (the
- * thread is left seized if the first succeeded: *seized says so).  A
- * thread that exits meanwhile (one caught in glibc's thread exit often
- * does) is no failure: its tid becomes 0. */
+static bool failed(ctl_t *c, size_t i, long err) {
+  c->failure = (tracer_failure_t){ c->t[i].tid, (int)(err < 0 ? -err : err) };
+  return false;
+}
+
+/* PTRACE_SEIZE, retried while the kernel refuses it (EPERM) to a thread
+ * that still exists: one exiting is refused until it is reaped, and then
+ * is gone (ESRCH). */
+static long seize(const ctl_t *c, pid_t tid) {
+  int64_t until = (int64_t)os_monotonic_ns() + EXITING_WAIT_NS;
+  for (;;) {
+    long r = ptrace_raw(PTRACE_SEIZE, tid, 0, 0);
+    if (r != -EPERM || (int64_t)os_monotonic_ns() > until) return r;
+    if (os_syscall3(SYS_tgkill, c->tgid, tid, 0) == -ESRCH) return -ESRCH;
+    struct timespec ms = { 0, 1000000 };
+    os_syscall2(SYS_nanosleep, &ms, NULL);
+  }
+}
+
+/* Seizes, interrupts and reads thread i; false (c->failure set) if any
+ * step fails (the thread is left seized if the first succeeded: *seized
+ * says so).  A thread that exits meanwhile (one caught in glibc's thread
+ * exit often does) is no failure: its tid becomes 0. */
 static bool stop_one(ctl_t *c, size_t i, bool *seized) {
   traced_t *t = &c->t[i];
-  long r = ptrace_raw(PTRACE_SEIZE, t->tid, 0, 0);
+  long r = seize(c, t->tid);
   *seized = r == 0;
   if (r == -ESRCH) {
     t->tid = 0;
     return true;
   }
-  if (!*seized) return false;
+  if (!*seized) return failed(c, i, r);
   r = ptrace_raw(PTRACE_INTERRUPT, t->tid, 0, 0);
   if (r == -ESRCH) {
     t->tid = 0;
     return true;
   }
-  if (r != 0) return false;
+  if (r != 0) return failed(c, i, r);
   int status = 0;
-  if (os_syscall4(SYS_wait4, t->tid, &status, __WALL, 0) != t->tid) return false;
+  r = os_syscall4(SYS_wait4, t->tid, &status, __WALL, 0);
+  if (r != t->tid) return failed(c, i, r < 0 ? r : ECHILD);
   if (WIFEXITED(status) || WIFSIGNALED(status)) {
     t->tid = 0;
     return true;
   }
-  if (!WIFSTOPPED(status)) return false;
+  if (!WIFSTOPPED(status)) return failed(c, i, ECHILD);
   /* A signal-delivery stop holds the signal back: it goes in again at
    * detach.  An interrupt or group stop has none to give. */
   c->resend[i] = (status >> 16) == 0 ? WSTOPSIG(status) : 0;
   struct iovec gp = { t->regs, sizeof t->regs }, fp = { t->fpregs, sizeof t->fpregs };
-  if (ptrace_raw(PTRACE_GETREGSET, t->tid, (void *)NT_PRSTATUS, &gp) != 0) return false;
+  r = ptrace_raw(PTRACE_GETREGSET, t->tid, (void *)NT_PRSTATUS, &gp);
+  if (r != 0) return failed(c, i, r);
   ptrace_raw(PTRACE_GETREGSET, t->tid, (void *)NT_PRFPREG, &fp);
   t->sp = regs_sp(t->regs) - RED_ZONE;
   return true;
@@ -123,13 +146,15 @@ static void helper_end(bool kill_it) {
   ctl->n = 0;
 }
 
-bool tracer_stop(const pid_t *tids, size_t n) {
+bool tracer_stop(const pid_t *tids, size_t n, uint64_t deadline_ns, tracer_failure_t *why) {
+  *why = (tracer_failure_t){ n > 0 ? tids[0] : 0, E2BIG };
   if (n == 0 || n > TRACER_MAX) return false;
-  if (ctl == NULL) {
-    ctl = meta_map(sizeof *ctl + TRACER_STACK, "pacegc-tracer");
-    if (ctl == NULL) return false;
+  if (ctl == NULL && (ctl = meta_map(sizeof *ctl + TRACER_STACK, "pacegc-tracer")) == NULL) {
+    why->err = ENOMEM;
+    return false;
   }
   memset(ctl->t, 0, sizeof ctl->t);
+  ctl->tgid = os_getpid();
   for (size_t i = 0; i < n; i++) ctl->t[i].tid = tids[i];
   ctl->n = n;
   atomic_store(&ctl->state, TR_WORKING);
@@ -141,17 +166,18 @@ bool tracer_stop(const pid_t *tids, size_t n) {
                   CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_UNTRACED, ctl);
   if (pid <= 0) {
     ctl->n = 0;
+    why->err = errno;
     return false;
   }
   ctl->helper = pid;
-  int64_t deadline = (int64_t)os_monotonic_ns() + TRACER_TIMEOUT_NS;
   uint32_t s;
   while ((s = atomic_load(&ctl->state)) == TR_WORKING) {
-    int64_t left = deadline - (int64_t)os_monotonic_ns();
+    int64_t left = (int64_t)(deadline_ns - os_monotonic_ns());
     if (left <= 0) break;
     os_futex_wait(&ctl->state, TR_WORKING, left);
   }
   if (s == TR_STOPPED) return true;
+  *why = s == TR_FAILED ? ctl->failure : (tracer_failure_t){ tids[0], ETIMEDOUT };
   helper_end(s == TR_WORKING);
   return false;
 }

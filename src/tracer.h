@@ -35,10 +35,18 @@ typedef struct traced {
   uint64_t fpregs[64];
 } traced_t;
 
+/* Why the threads could not all be stopped: the thread and the error
+ * (ETIMEDOUT: not all stopped by the deadline). */
+typedef struct tracer_failure {
+  pid_t tid;
+  int err;
+} tracer_failure_t;
+
 /* With the rest of the world parked: stops the n (at most TRACER_MAX)
- * threads.  True if all are stopped (tracer_threads() then describes
- * them); false, with none left stopped, otherwise.  Never calls malloc. */
-bool tracer_stop(const pid_t *tids, size_t n);
+ * threads by deadline_ns (os_monotonic_ns).  True if all are stopped
+ * (tracer_threads() then describes them); false, with none left stopped
+ * and *why set, otherwise.  Never calls malloc. */
+bool tracer_stop(const pid_t *tids, size_t n, uint64_t deadline_ns, tracer_failure_t *why);
 
 /* The threads the current stop holds by ptrace; n is 0 when none.  An
  * entry whose tid is 0 is a thread that exited before it could stop. */

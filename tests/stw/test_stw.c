@@ -510,8 +510,9 @@ static bool stop(world_t *w, const char *what, int cycle) {
   }
   const known_t *k = find_known(why.tid);
   if (!traced_mode && why.status == STOP_BLOCKED && !k) exit_blocked++;
-  else CHECK(ok, "%s %d: stop failed with %d for %d (%s)", what, cycle, (int)why.status,
-             (int)why.tid, k ? k->name : why.tid ? "a churn thread" : "no thread");
+  else CHECK(ok, "%s %d: stop failed with %d for %d (%s): %s", what, cycle, (int)why.status,
+             (int)why.tid, k ? k->name : why.tid ? "a churn thread" : "no thread",
+             why.err ? strerror(why.err) : "no error");
   return false;
 }
 
