@@ -16,7 +16,7 @@
 # pacing with the Go runtime's (golang-go): bench/churn.c under pacegc and
 # its twin bench/go/churn.go, both with gctrace, for each of GO_CONFIGS.
 # --suite delay runs the leaky programs under pacegc at reclaim delays of
-# 0, 1 (the default), 10 and 100 ms (PACEGC_GODEBUG=reclaimdelay), against
+# 0 (the default), 1, 10 and 100 ms (PACEGC_GODEBUG=reclaimdelay), against
 # jemalloc, which leaks.  --suite all runs alloc and gc, and go when `go`
 # is installed.
 #
@@ -110,8 +110,8 @@ DELAY_WORKLOADS=(
 )
 DELAY_ALLOCATORS=(
 	"jemalloc|@JEMALLOC@|"
-	"pacegc-0ms|@BUILD@/src/libpacegc.so|PACEGC_GODEBUG=reclaimdelay=0"
 	"pacegc|@BUILD@/src/libpacegc.so|"
+	"pacegc-1ms|@BUILD@/src/libpacegc.so|PACEGC_GODEBUG=reclaimdelay=1"
 	"pacegc-10ms|@BUILD@/src/libpacegc.so|PACEGC_GODEBUG=reclaimdelay=10"
 	"pacegc-100ms|@BUILD@/src/libpacegc.so|PACEGC_GODEBUG=reclaimdelay=100"
 )
@@ -136,9 +136,9 @@ GO_CONFIGS=(
 )
 GO_LIVE_MIB=32       # live heap of churn
 GO_TOTAL_MIB=4096    # bytes churn allocates at scale 100
-# reclaimdelay=0: garbage goes at the first cycle that finds it, as in
-# Go (churn passes no pointers through the kernel).
-GO_PACEGC_GODEBUG=gctrace=1,reclaimdelay=0
+# The default reclaim delay (none): garbage goes at the first cycle that
+# finds it, as in Go.
+GO_PACEGC_GODEBUG=gctrace=1
 
 # Compiled workloads: meson targets under bench/ (see bench/meson.build).
 BENCH_PROGRAMS=(mixed prodcons realloc leaky gctrees churn)

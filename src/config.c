@@ -28,7 +28,7 @@ const pacegc_config_t config_default = {
   .maxprocs = 1,
   .free_mode = FREE_HONOR,
   .reclaim = true,
-  .reclaim_delay_ms = 1,
+  .reclaim_delay_ms = 0,
   .ptrace = 1,
 };
 

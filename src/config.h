@@ -33,7 +33,7 @@ typedef struct pacegc_config {
   int dangling;           /* dangling=1: with PACEGC_FREE=defer, report freed
                              objects still referenced, with call stacks */
   int reclaim_delay_ms;   /* reclaimdelay=MS: two cycles at least MS apart
-                             (default 1) must both find a leak unreachable;
+                             (default 0) must both find a leak unreachable;
                              0 reclaims it at the first cycle that does */
   int stop_signal;        /* stopsignal=N: the real-time signal that stops
                              threads; 0 (auto) picks SIGRTMAX-2 */

@@ -16,6 +16,7 @@
 
 #include "restart.h"
 
+#include "landing.h"
 #include "os.h"
 #include "transit.h"
 
@@ -90,34 +91,58 @@ static int socket_wait(int fd, short events, const deadline_t *d) {
 }
 
 /* Makes `call` (an expression returning ssize_t) again while only a park
- * cut it short and fd becomes ready in time. */
+ * cut it short and fd becomes ready in time; its value is the last
+ * call's. */
 #define RESTART_IO(fd, opt, events, call)                              \
-  do {                                                                 \
+  ({                                                                   \
     uint64_t start_ = os_monotonic_ns();                               \
+    ssize_t r_;                                                        \
     for (;;) {                                                         \
       signals_seen_t before_ = restart_seen();                         \
-      ssize_t r_ = (call);                                             \
-      if (r_ >= 0 || !restart_parked_only(errno, before_)) return r_;  \
+      r_ = (call);                                                     \
+      if (r_ >= 0 || !restart_parked_only(errno, before_)) break;      \
       deadline_t d_ = socket_deadline((fd), (opt), start_);            \
-      if (socket_wait((fd), (events), &d_) <= 0) return -1;            \
+      if (socket_wait((fd), (events), &d_) <= 0) {                     \
+        r_ = -1;                                                       \
+        break;                                                         \
+      }                                                                \
     }                                                                  \
+    r_;                                                                \
+  })
+
+#define OUT(fd, call) return RESTART_IO(fd, SO_SNDTIMEO, POLLOUT, call)
+
+/* A receive: restarted like the rest, and what it gets recorded for the
+ * collector when fd may carry the process's addresses (landing.h). */
+#define RECEIVE(fd, begin, call, end)                                  \
+  do {                                                                 \
+    bool landing_ = transit_may_carry(fd);                             \
+    if (landing_) begin;                                               \
+    ssize_t got_ = RESTART_IO(fd, SO_RCVTIMEO, POLLIN, call);          \
+    if (landing_) {                                                    \
+      int errno_ = errno;                                              \
+      end;                                                             \
+      errno = errno_;                                                  \
+    }                                                                  \
+    return got_;                                                       \
   } while (0)
 
-#define IN(fd, call) RESTART_IO(fd, SO_RCVTIMEO, POLLIN, call)
-#define OUT(fd, call) RESTART_IO(fd, SO_SNDTIMEO, POLLOUT, call)
+#define IN_BUF(fd, buf, n, call) \
+  RECEIVE(fd, landing_begin(buf, n), call, landing_end(got_))
 
-EXPORT ssize_t read(int fd, void *buf, size_t n) { IN(fd, __read(fd, buf, n)); }
+EXPORT ssize_t read(int fd, void *buf, size_t n) { IN_BUF(fd, buf, n, __read(fd, buf, n)); }
 
 EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen) {
   if (n > buflen) __chk_fail();
-  IN(fd, __read(fd, buf, n));
+  IN_BUF(fd, buf, n, __read(fd, buf, n));
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t n) { OUT(fd, __write(fd, buf, n)); }
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int n) {
   if (LIBC(readv) == NULL) return errno = ENOSYS, -1;
-  IN(fd, libc.readv(fd, iov, n));
+  RECEIVE(fd, landing_begin_iov(iov, iov && n > 0 ? (size_t)n : 0), libc.readv(fd, iov, n),
+          landing_end(got_));
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int n) {
@@ -127,7 +152,7 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int n) {
 
 EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags) {
   if (LIBC(recv) == NULL) return errno = ENOSYS, -1;
-  IN(fd, libc.recv(fd, buf, n, flags));
+  IN_BUF(fd, buf, n, libc.recv(fd, buf, n, flags));
 }
 
 EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags) {
@@ -138,7 +163,7 @@ EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
                         socklen_t *len) {
   if (LIBC(recvfrom) == NULL) return errno = ENOSYS, -1;
-  IN(fd, libc.recvfrom(fd, buf, n, flags, addr, len));
+  IN_BUF(fd, buf, n, libc.recvfrom(fd, buf, n, flags, addr, len));
 }
 
 EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
@@ -149,12 +174,15 @@ EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
   if (LIBC(recvmsg) == NULL) return errno = ENOSYS, -1;
-  IN(fd, libc.recvmsg(fd, msg, flags));
+  bool iov = msg != NULL && msg->msg_iov != NULL;
+  RECEIVE(fd, landing_begin_iov(iov ? msg->msg_iov : NULL, iov ? msg->msg_iovlen : 0),
+          libc.recvmsg(fd, msg, flags), landing_end(got_));
 }
 
 EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *timeout) {
   if (LIBC(recvmmsg) == NULL) return errno = ENOSYS, -1;
-  IN(fd, libc.recvmmsg(fd, v, n, flags, timeout));
+  RECEIVE(fd, landing_begin_mmsg(v, v ? n : 0), libc.recvmmsg(fd, v, n, flags, timeout),
+          landing_end_mmsg(v, (int)got_));
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags) {
@@ -179,7 +207,8 @@ EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags) {
 }
 
 static int accept_restarting(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
-  IN(fd, flags < 0 ? libc.accept(fd, addr, len) : libc.accept4(fd, addr, len, flags));
+  return (int)RESTART_IO(fd, SO_RCVTIMEO, POLLIN,
+                         flags < 0 ? libc.accept(fd, addr, len) : libc.accept4(fd, addr, len, flags));
 }
 
 /* The new socket is of the listener's kind (transit.h). */

@@ -215,7 +215,7 @@ bool roots_collect(roots_t *r, const world_t *w, uintptr_t self_sp) {
   check_disjoint(r, 0, env.excluded, env.nexcluded);
 #endif
   kernroots_add_roots(r);
-  if (!transit_add_roots(r)) r->partial = true;
+  if (!transit_add_roots(r, w, &rs.maps)) r->partial = true;
   roots_add(r, (uintptr_t)w->threads, (uintptr_t)(w->threads + w->nthreads), ROOT_GLOBAL);
   size_t ntraced;
   const traced_t *traced = tracer_threads(&ntraced);

@@ -182,6 +182,7 @@ static void fill_slot(stopped_thread_t *t, const ucontext_t *uc, uintptr_t sp) {
   t->alt_lo = on_alt ? lo : 0;
   t->alt_hi = on_alt ? hi : 0;
   t->normal_sp = on_alt && isp && !isp_on_alt ? isp - RED_ZONE : 0;
+  landing_capture(&t->landed, uc);
   __atomic_store_n(&t->tid, os_gettid(), __ATOMIC_RELEASE);
 }
 
@@ -634,6 +635,7 @@ static void publish_traced(const traced_t *t) {
   stopped_thread_t *s = &stw.slots[i];
   s->sp = t->sp;
   s->alt_lo = s->alt_hi = s->normal_sp = 0;
+  s->landed.n = 0;   /* its record is out of reach (README: hazards) */
   __atomic_store_n(&s->tid, t->tid, __ATOMIC_RELEASE);
 }
 

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/types.h>
+#include "landing.h"
 #include "util.h"
 
 #define THREADS_HELD_MAX 4
@@ -40,6 +41,7 @@ typedef struct thread_ctl {
   volatile uintptr_t prog_handler_frame;   /* in its handler: that frame, else 0 */
   volatile sig_atomic_t nheld;
   siginfo_t held[THREADS_HELD_MAX];
+  landing_t landing;                   /* what it received last (landing.h) */
 } thread_ctl_t;
 
 /* Initial-exec: the suspend handler reads it, and a dynamic TLS access
@@ -70,6 +72,7 @@ typedef struct stopped_thread {
   uintptr_t normal_sp;   /* when sp is on the alt stack and the thread was
                             interrupted on its normal stack: that stack's
                             lowest live address (red zone included), else 0 */
+  landed_t landed;       /* the bytes it received last (landing.h) */
 } stopped_thread_t;
 
 typedef struct world {

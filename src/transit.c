@@ -140,16 +140,11 @@ static struct {
   uint64_t ports[65536 / 64];         /* local ports of this process's TCP sockets */
 } ts = { .pipe_r = -1, .pipe_w = -1 };
 
-/*
- * One read's bytes, [ts.bytes, ts.bytes + CARRY + n): the first CARRY are
- * the previous read's last (zero at the start of a queue), so a word
- * split between two reads is seen whole.  Every byte offset is a word:
- * the stream's own alignment is not the reader's.  Those in the heap's
- * window are kept; false if there is no room for them.
- */
-static bool scan_bytes(size_t n) {
+/* Keeps the words at b[0], b[1], ... b[n - 1] (each read whole, so
+ * b[n + 6] must be readable) that fall in the heap's window; false if
+ * there is no room for them. */
+static bool keep_words(const unsigned char *b, size_t n) {
   uintptr_t lo = heap.start, span = atomic_load(&heap.unused) - lo;
-  const unsigned char *b = ts.bytes;
   for (size_t i = 0; i < n; i++) {
     uintptr_t w;
     memcpy(&w, b + i, sizeof w);
@@ -160,6 +155,17 @@ static bool scan_bytes(size_t n) {
       return false;
     ts.words[ts.nwords++] = w;
   }
+  return true;
+}
+
+/*
+ * One read's bytes, [ts.bytes, ts.bytes + CARRY + n): the first CARRY are
+ * the previous read's last (zero at the start of a queue), so a word
+ * split between two reads is seen whole.  Every byte offset is a word:
+ * the stream's own alignment is not the reader's.
+ */
+static bool scan_bytes(size_t n) {
+  if (!keep_words(ts.bytes, n)) return false;
   memmove(ts.bytes, ts.bytes + n, CARRY);
   ts.read += n;
   return ts.read <= TRANSIT_BUDGET;
@@ -337,8 +343,7 @@ static bool read_queue(int fd, short revents) {
   }
 }
 
-bool transit_add_roots(roots_t *r) {
-  ts.nwords = ts.read = 0;
+static bool read_queues(void) {
   size_t n = 0;
   if (!gather(&n)) return false;
   if (n == 0) return true;
@@ -355,6 +360,47 @@ bool transit_add_roots(roots_t *r) {
     else ok = read_queue(ts.polls[i].fd, got);
   }
   private_pipe_close();
+  return ok;
+}
+
+/* ---- bytes just received (landing.h) ---- */
+
+bool transit_may_carry(int fd) {
+  _Atomic uint32_t *e = entry(fd, false);
+  if (e == NULL) return false;
+  uint32_t v = atomic_load_explicit(e, memory_order_relaxed);
+  return (v & ENTRY_KIND_MASK) != TRANSIT_NONE && !(v & ENTRY_PEER_FOREIGN);
+}
+
+/* The part of s from its start that mappings readable now cover: a
+ * record may name a buffer the program has unmapped since. */
+static span_t readable_part(const maps_t *m, span_t s) {
+  uintptr_t end = s.lo;
+  for (size_t i = maps_find(m, s.lo); i < m->n && end < s.hi; i++) {
+    const map_entry_t *e = &m->e[i];
+    if (e->lo > end || !e->readable || e->special) break;
+    end = e->hi;
+  }
+  return (span_t){ s.lo, end < s.hi ? end : s.hi };
+}
+
+static bool keep_landed(const landed_t *l, const maps_t *m) {
+  for (unsigned i = 0; i < l->n; i++) {
+    span_t s = readable_part(m, l->s[i]);
+    if (s.hi - s.lo >= sizeof(uintptr_t) &&
+        !keep_words((const unsigned char *)s.lo, s.hi - s.lo - CARRY))
+      return false;
+  }
+  return true;
+}
+
+bool transit_add_roots(roots_t *r, const world_t *w, const maps_t *m) {
+  ts.nwords = ts.read = 0;
+  bool ok = read_queues();
+  landed_t self;
+  landing_capture(&self, NULL);
+  ok = keep_landed(&self, m) && ok;
+  for (size_t i = 0; i < w->nthreads && ok; i++) ok = keep_landed(&w->threads[i].landed, m);
   if (ts.nwords) roots_add(r, (uintptr_t)ts.words, (uintptr_t)(ts.words + ts.nwords), ROOT_GLOBAL);
   return ok;
 }

@@ -30,6 +30,7 @@
 #define PACEGC_TRANSIT_H
 
 #include "roots.h"
+#include "threads.h"
 
 /* Bytes read from queues per cycle; past it the cycle reclaims nothing. */
 #define TRANSIT_BUDGET ((size_t)64 << 20)
@@ -55,9 +56,16 @@ void transit_note_like(int fd, int from);
 void transit_close(int fd);
 void transit_close_range(unsigned lo, unsigned hi);
 
-/* With the world stopped: adds the words of every queue that may hold a
- * heap address to the roots.  False if some queue could not be read
- * whole: then this cycle must not reclaim. */
-bool transit_add_roots(roots_t *r);
+/* Whether what is received on fd may hold this process's addresses: a
+ * pipe or socket known here, but no TCP connection to another process.
+ * For the receive wrappers (landing.h): cheap, lock-free. */
+bool transit_may_carry(int fd);
+
+/* With the world stopped: adds to the roots the words that may hold a
+ * heap address of every queue, and of the bytes the stopped threads (w)
+ * and the calling one received last (landing.h) where m says they are
+ * readable.  False if some queue could not be read whole: then this
+ * cycle must not reclaim. */
+bool transit_add_roots(roots_t *r, const world_t *w, const maps_t *m);
 
 #endif

@@ -4,9 +4,10 @@
 # Runs tests/programs/cpucap (one thread, 96 MiB live, replacing one
 # object in 8 per round for 160 rounds, every word checked every 8th
 # round) plain, and preloaded with PACEGC_GOMEMLIMIT=64MiB,
-# PACEGC_GOMAXPROCS=2 and PACEGC_GODEBUG=reclaimdelay=0 (with a delay,
-# heap-triggered cycles wait for it, at most one per delay, and the delay
-# rather than the limiter would space them out).  The live heap (107 MB with headers) is above the
+# PACEGC_GOMAXPROCS=2 and PACEGC_GODEBUG=reclaimdelay=0, the default, set
+# here so that it stays so (with a delay, heap-triggered cycles wait for
+# it, at most one per delay, and the delay rather than the limiter would
+# space them out).  The live heap (107 MB with headers) is above the
 # limit all the time, so every cycle ends over it and the next is due at
 # the program's next allocation: without the CPU limiter the collector
 # would run back to back (each cycle's pause is 20 to 80 ms, and the one

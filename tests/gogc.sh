@@ -8,11 +8,11 @@
 #   gc N @S.sssS P%: ... ms cpu, h0->h1->h2 MB, G MB goal, K MB stacks,
 #      R MB globals, X P
 #
-# A heap-triggered cycle waits until the reclaim delay has passed since
-# the last one (src/gc.c), so the heap follows GOGC only while what the
-# program allocates in one delay is small next to GOGC% of the live heap:
-# at the default of 1 ms that is 0.26 MB at this rate (this test used
-# reclaimdelay=5 while the default was 100 ms).
+# With PACEGC_GODEBUG=reclaimdelay=MS a heap-triggered cycle waits until
+# MS have passed since the last one (src/gc.c), so the heap follows GOGC
+# only while what the program allocates in one delay is small next to
+# GOGC% of the live heap; the default since issue 9 is no delay (this test
+# used reclaimdelay=5 while the default was 100 ms).
 #
 # Checks, for each GOGC value g (cycles after the first WARMUP = 5, which
 # run while the live set is being built and the heap is still small):

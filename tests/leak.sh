@@ -16,22 +16,20 @@
 #   - the plain run's peak RSS is above 4 times the bound below: the plain
 #     program really leaks, so staying under the bound proves reclaim;
 #   - honor, ignore: the preloaded peak RSS is below
-#         4 * LIVE + OVERHEAD   (4 * 10 MB + 24 MB = 64 MB).
+#         4 * LIVE + OVERHEAD   (4 * 10 MB + 8 MB = 48 MB).
 #     4 * LIVE: with GOGC=100 the heap grows to twice what the last cycle
-#     marked before the next cycle starts, and the second cycle that finds
-#     an allocation unreachable, at least the reclaim delay (1 ms by
-#     default since issue 9) after the first, reclaims it; the other
-#     2 * LIVE is room for that, and for the sweep, which runs while the
-#     program allocates on.
-#     OVERHEAD, 24 MB: the process and its libraries (1 MB plain), pacegc
+#     marked before the next cycle starts, and that cycle reclaims what it
+#     finds unreachable at once (the default since issue 9); the other
+#     2 * LIVE is room for the sweep, which runs while the program
+#     allocates on, and for jemalloc's dirty pages (freed pages are kept
+#     for dirty_decay_ms = 10 s, and one size class cannot reuse another's
+#     pages: the mix of 16 B to 1 MiB objects spreads over about 40).
+#     OVERHEAD, 8 MB: the process and its libraries (1 MB plain), pacegc
 #     with jemalloc's metadata and the object index (6 MB at this heap
-#     size; 3.5 MB for /bin/true), jemalloc's dirty pages (freed pages are
-#     kept for dirty_decay_ms = 10 s and one size class cannot reuse
-#     another's pages: the mix of 16 B to 1 MiB objects spreads over about
-#     40 classes), and up to a few 1 MiB garbage objects in flight.
-#     Measured on 2 CPUs: 50 MB at the default, 36 MB with reclaimdelay=0,
-#     at 1 GB/s and unpaced (with the old default of 100 ms: 142 to 168 MB
-#     at 512 MB/s); plain: 820 MB.
+#     size; 3.5 MB for /bin/true).
+#     Measured on 2 CPUs at 1 GB/s: 36 to 38 MB, under 4 * LIVE itself
+#     (with reclaimdelay=1: 50 MB; with the old default of 100 ms: 142 to
+#     168 MB at 512 MB/s); plain: 825 MB.
 #   - dryrun: the preloaded peak RSS is at least half the plain one.
 # Exits 77 (skipped) when LIBPACEGC does not exist yet.
 # shellcheck source=tests/testlib.sh
@@ -40,7 +38,7 @@ test_args 3 "LIBPACEGC LEAK_EXE honor|ignore|defer|dryrun" "$@"
 lib=$1 exe=$2 mode=$3
 test_lib "$lib"
 
-total_mb=1024 live_mb=10 rate=1024 overhead_mb=24
+total_mb=1024 live_mb=10 rate=1024 overhead_mb=8
 bound_kb=$(((4 * live_mb + overhead_mb) * 1024))
 
 case $mode in

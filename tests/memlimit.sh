@@ -19,12 +19,11 @@
 #   - the limited run's peak RSS is below
 #         LIMIT + RATE * 40 ms + OVERHEAD
 #         = 64 MiB + 128 MB/s * 40 ms + 16 MB = 85 MiB.
-#     RATE * 40 ms: the second cycle that finds an object unreachable frees
-#     it (the reclaim delay is 1 ms by default since issue 9), so garbage
-#     waits up to two cycle intervals (at most 20 ms
-#     each: near the limit cycles run back to back, one pause of a 20 MB
-#     heap and the mutator's share of the 50% CPU cap), waits for the
-#     next one.  With GOGC=off the first cycle comes only when the heap
+#     RATE * 40 ms: the first cycle that finds an object unreachable frees
+#     it (no reclaim delay by default since issue 9), so garbage waits up
+#     to two cycle intervals (at most 20 ms each: near the limit cycles
+#     run back to back, one pause of a 20 MB heap and the mutator's share
+#     of the 50% CPU cap): the one it became garbage in, and the next.  With GOGC=off the first cycle comes only when the heap
 #     reaches the limit, so this garbage lands on top of it.
 #     OVERHEAD, 16 MB: what the limit does not count or cannot reach: the
 #     process and its libraries (1 MB plain), the collector's threads'

@@ -161,11 +161,11 @@ static inline void tu_sleep_ms(long ms)
 		;
 }
 
-/* n cycles, gap_ms apart.  pacegc reclaims an unreachable object only when
- * two cycles at least PACEGC_GODEBUG=reclaimdelay (default 10 ms) apart
- * both found it so; with gap_ms above that, an object this leaves alive
- * was really kept alive, not just too young to reclaim.  Uses only
- * async-signal-safe calls once tu_gc_init() has run. */
+/* n cycles, gap_ms apart.  pacegc reclaims an unreachable object at the
+ * first cycle that finds it so, or, with PACEGC_GODEBUG=reclaimdelay=MS,
+ * when two cycles at least MS apart both did; with gap_ms above MS, an
+ * object this leaves alive was really kept alive, not just too young to
+ * reclaim.  Uses only async-signal-safe calls once tu_gc_init() has run. */
 static inline void tu_gc_cycles(int n, long gap_ms)
 {
 	for (int i = 0; i < n; i++) {
