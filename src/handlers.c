@@ -127,11 +127,34 @@ static void default_action(int sig) {
  * block it, and no thread blocks the stop signal in the kernel's eyes.  So
  * an instance sent to the process (anything but tgkill's SI_TKILL) that
  * lands on a thread where the program blocks it goes on to a thread that
- * waits for it (sigwait and the like) or to the main thread if that one
- * does not block it; only then does it wait on this thread. */
+ * waits for it (sigwait and the like), to the main thread if that one
+ * does not block it, or to another thread that does not; if every thread
+ * blocks it, it waits for the process, and the first thread to unblock
+ * it (or to wait for it) takes it, as the kernel's shared queue would
+ * have it.  An instance sent to one thread waits on that thread.
+ * (pthread_sigqueue's instances, SI_QUEUE like sigqueue's, are taken for
+ * the process's: nothing in the siginfo tells them apart.) */
 #define WAITERS_MAX 16
 static _Atomic pid_t waiters[WAITERS_MAX];
 static _Atomic bool main_blocked;
+
+/* Threads known not to block the signal: the main thread from start-up,
+ * threads pthread_create made from their start, any thread once it
+ * unblocked it; each lists itself (thread_ctl.listed) and takes itself
+ * off when it blocks it.  A thread that exited leaves its entry behind
+ * until a send to it fails. */
+#define OPEN_MAX 1024
+static _Atomic pid_t open_tids[OPEN_MAX];
+
+/* Instances sent to the process while every thread blocked the signal,
+ * oldest first; past PROCESS_HELD_MAX they are dropped, as the kernel
+ * drops real-time signals past RLIMIT_SIGPENDING. */
+#define PROCESS_HELD_MAX 64
+static struct {
+  atomic_flag lock;
+  int n;
+  siginfo_t held[PROCESS_HELD_MAX];
+} process_held = { .lock = ATOMIC_FLAG_INIT };
 
 void handlers_wait_begin(void) {
   pid_t self = os_gettid(), none = 0;
@@ -148,6 +171,47 @@ void handlers_wait_end(void) {
   }
 }
 
+/* Replaces the first entry holding `from` by `to`; false if none does. */
+static bool open_swap(pid_t from, pid_t to) {
+  for (int i = 0; i < OPEN_MAX; i++) {
+    pid_t e = from;
+    if (atomic_compare_exchange_strong(&open_tids[i], &e, to)) return true;
+  }
+  return false;
+}
+
+/* Clears the entries of threads that exited. */
+static void open_prune(void) {
+  pid_t pid = os_getpid();
+  for (int i = 0; i < OPEN_MAX; i++) {
+    pid_t t = atomic_load(&open_tids[i]);
+    if (t != 0 && os_syscall3(SYS_tgkill, pid, t, 0) == -ESRCH)
+      atomic_compare_exchange_strong(&open_tids[i], &t, 0);
+  }
+}
+
+/* Lists or unlists the calling thread as one that does not block the
+ * signal.  A full list is pruned of exited threads (at the first miss and
+ * every 256th after: with more live threads than entries it stays full);
+ * still full, the thread stays unlisted (reached only as the main thread
+ * or a waiter). */
+static void set_listed(bool open) {
+  if ((thread_ctl.listed != 0) == open) return;
+  pid_t self = os_gettid();
+  if (!open) {
+    open_swap(self, 0);
+    thread_ctl.listed = 0;
+    return;
+  }
+  static _Atomic unsigned misses;
+  bool done = open_swap(0, self);
+  if (!done && atomic_fetch_add(&misses, 1) % 256 == 0) {
+    open_prune();
+    done = open_swap(0, self);
+  }
+  thread_ctl.listed = done;
+}
+
 static bool send_to(pid_t tid, siginfo_t *info) {
   return os_syscall4(SYS_rt_tgsigqueueinfo, os_getpid(), tid, info->si_signo, info) == 0;
 }
@@ -159,17 +223,73 @@ static bool forward(siginfo_t *info) {
     pid_t w = atomic_load(&waiters[i]);
     if (w != 0 && w != self && send_to(w, info)) return true;
   }
-  return pid != self && !atomic_load(&main_blocked) && send_to(pid, info);
+  if (pid != self && !atomic_load(&main_blocked) && send_to(pid, info)) return true;
+  /* An entry of this thread is stale (it blocks the signal): an exited
+   * thread's, whose tid it got.  Left there, two such threads could pass
+   * an instance back and forth. */
+  for (int i = 0; i < OPEN_MAX; i++) {
+    pid_t t = atomic_load_explicit(&open_tids[i], memory_order_relaxed);
+    if (t == self) atomic_compare_exchange_strong(&open_tids[i], &t, 0);
+    if (t == 0 || t == self || t == pid) continue;
+    if (send_to(t, info)) return true;
+    atomic_compare_exchange_strong(&open_tids[i], &t, 0);   /* exited */
+  }
+  return false;
 }
 
-/* An instance to deliver later; dropped past THREADS_HELD_MAX, as the
- * kernel drops real-time signals past RLIMIT_SIGPENDING. */
+/* An instance to deliver later: for the process if it was sent to the
+ * process and this thread blocks the signal, else on this thread (inside
+ * the program's handler for it, the instance is this thread's next, as
+ * the kernel would deliver it at the handler's return).  Dropped past the
+ * room there is. */
 static void hold(const siginfo_t *info) {
+  if (info->si_code != SI_TKILL && thread_ctl.prog_blocked) {
+    sigset_t old;
+    os_spin_lock(&process_held.lock, &old);
+    if (process_held.n < PROCESS_HELD_MAX) process_held.held[process_held.n++] = *info;
+    os_spin_unlock(&process_held.lock, &old);
+    return;
+  }
   int n = thread_ctl.nheld;
   if (n < THREADS_HELD_MAX) {
     memcpy(&thread_ctl.held[n], info, sizeof *info);
     thread_ctl.nheld = n + 1;
   }
+}
+
+/* Moves what waits for the process to this thread's queue, after what
+ * waits for this thread (the kernel, too, takes a thread's own pending
+ * signals before the process's).  With every signal blocked. */
+static void claim_process_held(void) {
+  if (__atomic_load_n(&process_held.n, __ATOMIC_RELAXED) == 0) return;
+  sigset_t old;
+  os_spin_lock(&process_held.lock, &old);
+  int room = THREADS_HELD_MAX - thread_ctl.nheld;
+  int k = process_held.n < room ? process_held.n : room;
+  memcpy(&thread_ctl.held[thread_ctl.nheld], process_held.held, (size_t)k * sizeof(siginfo_t));
+  thread_ctl.nheld += k;
+  process_held.n -= k;
+  memmove(process_held.held, process_held.held + k, (size_t)process_held.n * sizeof(siginfo_t));
+  os_spin_unlock(&process_held.lock, &old);
+}
+
+bool handlers_have_held(void) {
+  return thread_ctl.nheld > 0 || __atomic_load_n(&process_held.n, __ATOMIC_RELAXED) > 0;
+}
+
+bool handlers_take_held(siginfo_t *info) {
+  sigset_t all, old;
+  sigfillset(&all);
+  os_sigmask(SIG_BLOCK, &all, &old);
+  claim_process_held();
+  bool got = thread_ctl.nheld > 0;
+  if (got) {
+    if (info) *info = thread_ctl.held[0];
+    int n = --thread_ctl.nheld;
+    memmove(&thread_ctl.held[0], &thread_ctl.held[1], (size_t)n * sizeof thread_ctl.held[0]);
+  }
+  os_sigmask(SIG_SETMASK, &old, NULL);
+  return got;
 }
 
 /* Runs the program's handler as the kernel would have: with its flags and
@@ -236,18 +356,32 @@ void handlers_set_blocked(bool blocked) {
   bool changed = thread_ctl.prog_blocked != blocked;
   thread_ctl.prog_blocked = blocked;
   if (changed && os_gettid() == os_getpid()) atomic_store(&main_blocked, blocked);
-  if (blocked || thread_ctl.nheld == 0) return;
+  set_listed(!blocked);
+  if (blocked) return;
   /* Sent again to this thread with their original information: they come
    * back through handlers_foreign, now unblocked. */
   sigset_t all, old;
   sigfillset(&all);
   os_sigmask(SIG_BLOCK, &all, &old);
+  claim_process_held();
   int n = thread_ctl.nheld, sig = threads_suspend_signal();
   thread_ctl.nheld = 0;
   pid_t pid = os_getpid(), tid = os_gettid();
   for (int i = 0; i < n; i++)
     os_syscall4(SYS_rt_tgsigqueueinfo, pid, tid, sig, &thread_ctl.held[i]);
   os_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void handlers_after_fork_child(void) {
+  for (int i = 0; i < OPEN_MAX; i++) atomic_store(&open_tids[i], 0);
+  for (int i = 0; i < WAITERS_MAX; i++) atomic_store(&waiters[i], 0);
+  /* A child starts with no signal pending, and the lock may have been
+   * held by a thread it does not have. */
+  process_held.n = 0;
+  atomic_flag_clear(&process_held.lock);
+  thread_ctl.listed = 0;
+  set_listed(!thread_ctl.prog_blocked);
+  atomic_store(&main_blocked, thread_ctl.prog_blocked != 0);
 }
 
 /* ---- sigaction and signal ---- */

@@ -18,7 +18,8 @@
  * the program's flags and mask, or ignored, or ends the process as the
  * default action would.  Where the program blocks the signal, or is
  * inside its own handler for it without SA_NODEFER, its instances wait
- * (thread_ctl.held) and are sent again when it unblocks.
+ * (thread_ctl.held, or for the process) and are sent again when it
+ * unblocks.
  */
 #ifndef PACEGC_HANDLERS_H
 #define PACEGC_HANDLERS_H
@@ -48,5 +49,12 @@ void handlers_set_blocked(bool blocked);
  * sent to the process are passed on to this thread. */
 void handlers_wait_begin(void);
 void handlers_wait_end(void);
+/* For such a wait: takes the oldest instance waiting for this thread, or
+ * else for the process, if there is one. */
+bool handlers_take_held(siginfo_t *info);
+/* Whether an instance waits for this thread or for the process. */
+bool handlers_have_held(void);
+/* fork: in the child, which has one thread and no pending signal. */
+void handlers_after_fork_child(void);
 
 #endif

@@ -148,22 +148,6 @@ static const sigset_t *wait_set(const sigset_t *set, sigset_t *buf) {
   return buf;
 }
 
-/* Takes the oldest instance of the stop signal held for the program on
- * this thread, if there is one. */
-static bool take_held(siginfo_t *info) {
-  sigset_t all, old;
-  sigfillset(&all);
-  os_sigmask(SIG_BLOCK, &all, &old);
-  bool got = thread_ctl.nheld > 0;
-  if (got) {
-    if (info) *info = thread_ctl.held[0];
-    int n = --thread_ctl.nheld;
-    memmove(&thread_ctl.held[0], &thread_ctl.held[1], (size_t)n * sizeof thread_ctl.held[0]);
-  }
-  os_sigmask(SIG_SETMASK, &old, NULL);
-  return got;
-}
-
 static int wait_signal(const sigset_t *set, siginfo_t *info, const struct timespec *timeout) {
   if (LIBC(sigtimedwait) == NULL) return errno = ENOSYS, -1;
   sigset_t buf;
@@ -174,14 +158,14 @@ static int wait_signal(const sigset_t *set, siginfo_t *info, const struct timesp
   if (wants_stop) handlers_wait_begin();
   int r;
   for (;;) {
-    if (wants_stop && take_held(info)) {
+    if (wants_stop && handlers_take_held(info)) {
       r = threads_suspend_signal();
       break;
     }
     signals_seen_t before = restart_seen();
     r = libc.sigtimedwait(s, info, timeout);
     if (r >= 0) break;
-    if (errno == EINTR && wants_stop && thread_ctl.nheld > 0) continue;
+    if (errno == EINTR && wants_stop && handlers_have_held()) continue;
     if (!restart_parked_only(errno, before)) break;
     if (!d.forever) left = restart_left(&d), timeout = &left;
   }
@@ -230,7 +214,7 @@ EXPORT int sigsuspend(const sigset_t *mask) {
   bool was = thread_ctl.prog_blocked, blocks = has_stop(mask);
   sigset_t filtered = *mask;
   threads_filter_mask(&filtered);
-  if (!blocks && was && thread_ctl.nheld > 0) {
+  if (!blocks && was && handlers_have_held()) {
     handlers_set_blocked(false);
     handlers_set_blocked(was);
     errno = EINTR;

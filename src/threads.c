@@ -292,7 +292,7 @@ thread_inherit_t threads_inherit_get(void) {
   return (thread_inherit_t){ .prog_blocked = thread_ctl.prog_blocked != 0 };
 }
 
-void threads_inherit_set(thread_inherit_t in) { thread_ctl.prog_blocked = in.prog_blocked; }
+void threads_inherit_set(thread_inherit_t in) { handlers_set_blocked(in.prog_blocked); }
 
 /* ---- collector threads -------------------------------------------------- */
 
@@ -797,4 +797,5 @@ void threads_after_fork_child(void) {
   atomic_store(&stw.ncollectors, 0);
   stw.ntraced_last = 0;
   stw.used_slots = stw.nslots;
+  handlers_after_fork_child();
 }

@@ -39,6 +39,8 @@ typedef struct thread_ctl {
    * never blocks it; the program's own instances wait here instead. */
   volatile sig_atomic_t prog_blocked;
   volatile uintptr_t prog_handler_frame;   /* in its handler: that frame, else 0 */
+  volatile sig_atomic_t listed;        /* in handlers.c's list of threads that
+                                          do not block it */
   volatile sig_atomic_t nheld;
   siginfo_t held[THREADS_HELD_MAX];
   landing_t landing;                   /* what it received last (landing.h) */

@@ -38,6 +38,12 @@
  *        rt_sigaction system call before the exec: the case of a parent
  *        that is not preloaded (`trap '' RTMIN+28; LD_PRELOAD=... prog`),
  *        where pacegc finds every real-time signal ignored at start-up.
+ *   rtsignals process      For each real-time signal, a sigqueue to the
+ *        process while the main thread blocks it and another thread does
+ *        not must run the handler on the other thread; one sent while
+ *        both block it must wait, and run on the other thread when that
+ *        one unblocks it first (the kernel's shared queue).  Cycles run
+ *        between the steps.
  *   rtsignals sigwait | signalfd
  *        Every real-time signal is blocked in every thread; a thread takes
  *        them with sigtimedwait (or reads them from a signalfd) while
@@ -727,6 +733,108 @@ static int wait_mode(int use_fd)
 	return 0;
 }
 
+/* ---- process mode ---- */
+
+static _Atomic pid_t ran_on;
+static _Atomic int proc_phase;   /* 1: the other thread runs open; 2: blocked; 3: unblock */
+
+static void record_tid(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	atomic_store(&ran_on, gettid_raw());
+}
+
+static int wait_ran(int ms)
+{
+	for (int i = 0; i < ms && atomic_load(&ran_on) == 0; i++)
+		tu_sleep_ms(1);
+	return atomic_load(&ran_on) != 0;
+}
+
+static void *proc_other(void *arg)
+{
+	int sig = (int)(intptr_t)arg;
+	sigset_t one;
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	while (atomic_load(&proc_phase) == 1)
+		tu_sleep_ms(1);
+	pthread_sigmask(SIG_BLOCK, &one, NULL);
+	atomic_store(&proc_phase, 2);
+	while (atomic_load(&proc_phase) != 3)
+		tu_sleep_ms(1);
+	pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+	return NULL;
+}
+
+/* A signal sent to the process goes to a thread that does not block it,
+ * whichever thread it first lands on; sent while every thread blocks it,
+ * it waits for the process, and the first thread to unblock it runs its
+ * handler.  For each real-time signal: the main thread blocks it while
+ * another thread does not (the handler must run there, at once), then
+ * both block it (nothing runs) and the other thread unblocks it first
+ * (the handler must run there).  The second round uses
+ * pacegc_collect's cycles between the steps. */
+static int process_mode(void)
+{
+	int problems = 0;
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = record_tid;
+		sa.sa_flags = SA_SIGINFO;
+		CHECK(sigaction(sig, &sa, NULL) == 0, "sigaction");
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, sig);
+		atomic_store(&proc_phase, 1);
+		pthread_t t;
+		CHECK(pthread_create(&t, NULL, proc_other, (void *)(intptr_t)sig) == 0,
+		      "pthread_create");
+		pthread_sigmask(SIG_BLOCK, &one, NULL);
+		atomic_store(&ran_on, 0);
+		tu_gc();
+		sigqueue(getpid(), sig, (union sigval){ .sival_int = 1 });
+		const char *what = NULL;
+		if (!wait_ran(2000))
+			what = "sent while the main thread blocks it, it never ran on the other";
+		else if (atomic_load(&ran_on) == main_tid)
+			what = "sent while the main thread blocks it, it ran on the main thread";
+		atomic_store(&ran_on, 0);
+		atomic_store(&proc_phase, 0);
+		while (atomic_load(&proc_phase) != 2)
+			tu_sleep_ms(1);
+		sigqueue(getpid(), sig, (union sigval){ .sival_int = 2 });
+		tu_gc();
+		tu_sleep_ms(20);
+		const char *what2 = NULL;
+		if (atomic_load(&ran_on) != 0)
+			what2 = "sent while every thread blocks it, it ran";
+		atomic_store(&proc_phase, 3);
+		pthread_join(t, NULL);
+		if (!what2 && atomic_load(&ran_on) == 0)
+			what2 = "sent while every thread blocked it, it never ran when one unblocked it";
+		else if (!what2 && atomic_load(&ran_on) == main_tid)
+			what2 = "sent while every thread blocked it, it ran on the main thread";
+		/* Whatever is still pending goes now, to the handler. */
+		pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+		sa.sa_handler = SIG_IGN;
+		sa.sa_flags = 0;
+		sigaction(sig, &sa, NULL);
+		for (int i = 0; i < 2; i++) {
+			const char *w = i ? what2 : what;
+			if (w)
+				printf("SIGRTMIN+%d: FAIL: %s\n", sig - SIGRTMIN, w);
+		}
+		problems += what || what2;
+	}
+	printf("rtsignals process: %d of %d real-time signals failed\n", problems,
+	       SIGRTMAX - SIGRTMIN + 1);
+	return problems ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -747,5 +855,7 @@ int main(int argc, char **argv)
 		return wait_mode(0);
 	if (strcmp(mode, "signalfd") == 0)
 		return wait_mode(1);
-	FAIL("usage: rtsignals [handlers|ignored|ignored-raw|sigwait|signalfd]");
+	if (strcmp(mode, "process") == 0)
+		return process_mode();
+	FAIL("usage: rtsignals [handlers|ignored|ignored-raw|sigwait|signalfd|process]");
 }
