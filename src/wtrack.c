@@ -1,0 +1,137 @@
+/* Write tracking: see wtrack.h. */
+#include "wtrack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+#include "os.h"
+
+/* Debian 12's kernel headers (6.1) predate these (uapi linux/fs.h and
+ * linux/userfaultfd.h of 6.7); the kernel decides at run time. */
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+#ifndef PAGEMAP_SCAN
+struct page_region {
+  uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+  uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#define PAGE_IS_WRITTEN (1 << 1)
+#define PM_SCAN_WP_MATCHING (1 << 0)
+#define PM_SCAN_CHECK_WPASYNC (1 << 1)
+#endif
+
+#define REGIONS 64   /* runs reported per scan call */
+
+static struct {
+  bool opened;
+  wtrack_status_t status;
+  int err;
+  int uffd, pagemap;
+  struct page_region vec[REGIONS];   /* the scan's output, reused */
+} wt = { .uffd = -1, .pagemap = -1 };
+
+static long ioctl_raw(int fd, unsigned long req, void *arg) {
+  return os_syscall3(SYS_ioctl, fd, req, arg);
+}
+
+static wtrack_status_t fail(wtrack_status_t s, long err) {
+  wt.status = s;
+  wt.err = (int)(err < 0 ? -err : err);
+  if (wt.uffd >= 0) os_close(wt.uffd);
+  if (wt.pagemap >= 0) os_close(wt.pagemap);
+  wt.uffd = wt.pagemap = -1;
+  return s;
+}
+
+/* A scan of nothing tells whether the kernel knows PAGEMAP_SCAN. */
+static long scan_nothing(void) {
+  struct pm_scan_arg a = { .size = sizeof a, .start = 0, .end = 0, .vec = (uintptr_t)wt.vec,
+                           .vec_len = REGIONS };
+  return ioctl_raw(wt.pagemap, PAGEMAP_SCAN, &a);
+}
+
+wtrack_status_t wtrack_open(void) {
+  if (wt.opened) return wt.status;
+  wt.opened = true;
+  long fd = os_syscall1(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+  if (fd < 0) return fail(WTRACK_NO_UFFD, fd);
+  wt.uffd = (int)fd;
+  struct uffdio_api api = { .api = UFFD_API,
+                            .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED };
+  long r = ioctl_raw(wt.uffd, UFFDIO_API, &api);
+  if (r != 0 || !(api.features & UFFD_FEATURE_WP_ASYNC)) return fail(WTRACK_NO_ASYNC, r);
+  int pm = os_open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (pm < 0) return fail(WTRACK_NO_PAGEMAP, pm);
+  wt.pagemap = pm;
+  r = scan_nothing();
+  if (r < 0) return fail(WTRACK_NO_SCAN, r);
+  wt.status = WTRACK_OK;
+  return WTRACK_OK;
+}
+
+const char *wtrack_status_text(wtrack_status_t s) {
+  switch (s) {
+  case WTRACK_OK: return "write tracking available";
+  case WTRACK_NO_UFFD: return "userfaultfd is refused";
+  case WTRACK_NO_ASYNC: return "the kernel has no asynchronous write protection (Linux 6.7+)";
+  case WTRACK_NO_PAGEMAP: return "/proc/self/pagemap cannot be opened";
+  default: return "the kernel has no PAGEMAP_SCAN (Linux 6.7+)";
+  }
+}
+
+int wtrack_error(void) { return wt.err; }
+
+static long set_errno(long r) {
+  if (r < 0) errno = (int)-r;
+  return r;
+}
+
+bool wtrack_protect(uintptr_t lo, uintptr_t hi) {
+  struct uffdio_writeprotect wp = { .range = { lo, hi - lo }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+  return set_errno(ioctl_raw(wt.uffd, UFFDIO_WRITEPROTECT, &wp)) == 0;
+}
+
+bool wtrack_register(uintptr_t lo, uintptr_t hi) {
+  struct uffdio_register reg = { .range = { lo, hi - lo }, .mode = UFFDIO_REGISTER_MODE_WP };
+  if (set_errno(ioctl_raw(wt.uffd, UFFDIO_REGISTER, &reg)) != 0) return false;
+  if (wtrack_protect(lo, hi)) return true;
+  int err = errno;
+  wtrack_unregister(lo, hi);
+  errno = err;
+  return false;
+}
+
+void wtrack_unregister(uintptr_t lo, uintptr_t hi) {
+  struct uffdio_range range = { lo, hi - lo };
+  ioctl_raw(wt.uffd, UFFDIO_UNREGISTER, &range);
+}
+
+bool wtrack_written(uintptr_t lo, uintptr_t hi, wtrack_run_fn fn, void *arg) {
+  while (lo < hi) {
+    struct pm_scan_arg a = {
+      .size = sizeof a, .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+      .start = lo, .end = hi, .vec = (uintptr_t)wt.vec, .vec_len = REGIONS,
+      .category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
+    };
+    long n = set_errno(ioctl_raw(wt.pagemap, PAGEMAP_SCAN, &a));
+    if (n < 0) return false;
+    for (long i = 0; i < n; i++)
+      if (!fn(arg, (uintptr_t)wt.vec[i].start, (uintptr_t)wt.vec[i].end)) return true;
+    /* The walk ends where the vector filled up, or at hi. */
+    if (a.walk_end <= lo) return errno = EIO, false;
+    lo = (uintptr_t)a.walk_end;
+  }
+  return true;
+}

@@ -1,0 +1,72 @@
+/*
+ * Write tracking: which pages of the registered ranges the program wrote
+ * since they were last protected — what concurrent marking (issue 10)
+ * re-scans before it may finish.
+ *
+ * userfaultfd in asynchronous write-protect mode (UFFD_FEATURE_WP_ASYNC,
+ * Linux 6.7): a write to a protected page is resolved by the kernel
+ * itself, which lifts the protection and so marks the page written; no
+ * fault reaches user space, no thread waits for pacegc.  PAGEMAP_SCAN on
+ * /proc/self/pagemap then reports the written pages and protects them
+ * again in the same call, so a page written after the report is reported
+ * next time.  Pages never touched are protected too
+ * (UFFD_FEATURE_WP_UNPOPULATED): a first write to them counts.  Writes
+ * the kernel makes on the program's behalf (read(2) into the page) count
+ * like the program's own.
+ *
+ * UFFD_USER_MODE_ONLY makes it work for an unprivileged process without
+ * vm.unprivileged_userfaultfd.  Where it cannot be had — an older kernel,
+ * a seccomp filter, no /proc — wtrack_open() says why and the collector
+ * marks with the world stopped.
+ *
+ * Every call is a system call on descriptors opened once; no malloc, so
+ * each may run with the world stopped.
+ *
+ * Status: the kernel interface alone, tested on its own
+ * (tests/unit/test_wtrack.c, as root and unprivileged); the concurrent
+ * cycle of issue 10 that will use it is not built yet, so the library
+ * does not link it.
+ */
+#ifndef PACEGC_WTRACK_H
+#define PACEGC_WTRACK_H
+
+#include "util.h"
+
+typedef enum {
+  WTRACK_OK,
+  WTRACK_NO_UFFD,       /* userfaultfd refused (errno in wtrack_error()) */
+  WTRACK_NO_ASYNC,      /* the kernel has no asynchronous write protection */
+  WTRACK_NO_PAGEMAP,    /* /proc/self/pagemap cannot be opened */
+  WTRACK_NO_SCAN,       /* the kernel has no PAGEMAP_SCAN */
+} wtrack_status_t;
+
+/* Opens the descriptors and checks the kernel once; later calls return
+ * the first answer.  Not thread-safe: called from the collector. */
+wtrack_status_t wtrack_open(void);
+
+/* Why it is not available, as a phrase for a trace or report line. */
+const char *wtrack_status_text(wtrack_status_t s);
+
+/* The errno of the failed step, 0 if none. */
+int wtrack_error(void);
+
+/* Starts tracking [lo, hi) (page-aligned, within mappings of private or
+ * shared anonymous memory, or private file mappings), protected from now
+ * on; false (errno set) if the kernel refuses it. */
+bool wtrack_register(uintptr_t lo, uintptr_t hi);
+
+/* Stops tracking [lo, hi); its pages become writable without a record. */
+void wtrack_unregister(uintptr_t lo, uintptr_t hi);
+
+/* Protects every page of [lo, hi) again: what was written before is
+ * forgotten. */
+bool wtrack_protect(uintptr_t lo, uintptr_t hi);
+
+/* Calls fn for each run of pages in [lo, hi) written since they were last
+ * protected, protecting them again as it reports them; stops when fn
+ * returns false.  False (errno set) if the scan failed, e.g. on a page
+ * not registered; the runs reported before the failure stand. */
+typedef bool (*wtrack_run_fn)(void *arg, uintptr_t lo, uintptr_t hi);
+bool wtrack_written(uintptr_t lo, uintptr_t hi, wtrack_run_fn fn, void *arg);
+
+#endif
