@@ -445,6 +445,52 @@ static void parse_option(pacegc_config_t *c, const option_t *o, slice_t raw,
   send(k, text);
 }
 
+/* PACEGC_TRACE: "stderr", "fd:N", or a path (trimmed: a file name with
+ * blanks at its ends cannot be named here). */
+static bool parse_trace(slice_t s, config_trace_t *t, sbuf_t *why) {
+  config_trace_t out = { .dest = TRACE_STDERR };
+  if (s.n == 0 || same_word(s, "stderr")) {
+    *t = out;
+    return true;
+  }
+  if (s.n >= 3 && same_word(cut(s, 0, 3), "fd:")) {
+    slice_t num = cut(s, 3, s.n);
+    uint64_t v;
+    if (num.n == 0 || leading_digits(num, &v) != num.n || v > INT_MAX) {
+      put_str(why, "not fd:N with N a descriptor number");
+      return false;
+    }
+    out.dest = TRACE_FD;
+    out.fd = (int)v;
+    *t = out;
+    return true;
+  }
+  if (s.n >= CONFIG_PATH_MAX) {
+    put_str(why, "a path longer than ");
+    put_u64(why, CONFIG_PATH_MAX - 1);
+    put_str(why, " bytes");
+    return false;
+  }
+  if (memchr(s.p, 0, s.n) != NULL) {
+    put_str(why, "not a path");
+    return false;
+  }
+  out.dest = TRACE_FILE;
+  memcpy(out.path, s.p, s.n);
+  out.path[s.n] = 0;
+  *t = out;
+  return true;
+}
+
+static void parse_trace_env(pacegc_config_t *c, slice_t raw, sink_t *k) {
+  char reason[WHY_MAX], text[CONFIG_LINE_MAX + 1];
+  sbuf_t why = sbuf_on(reason, sizeof reason), line = sbuf_on(text, sizeof text);
+  if (parse_trace(trim(raw), &c->trace, &why)) return;
+  line_begin(&line, "PACEGC_TRACE", raw);
+  PUT(&line, reason, "; using stderr");
+  send(k, text);
+}
+
 static const option_t *find_key(slice_t key) {
   for (size_t i = 0; i < COUNT(godebug_keys); i++)
     if (same_word(key, godebug_keys[i].name)) return &godebug_keys[i];
@@ -519,6 +565,8 @@ int config_parse(pacegc_config_t *c, config_getenv_fn getenv_fn,
     if (options[i].kind == KIND_LIST) parse_godebug(c, trim(raw), &k);
     else parse_option(c, &options[i], raw, m, &k);
   }
+  slice_t trace = slice_of(getenv_fn("PACEGC_TRACE"));
+  if (trim(trace).n > 0) parse_trace_env(c, trace, &k);
   return k.sent;
 }
 
@@ -554,4 +602,9 @@ bool config_parse_maxprocs(const char *s, int *out, char *why, size_t whylen) {
   bool warned, ok = parse_named("PACEGC_GOMAXPROCS", s, 0, &v, why, whylen, &warned);
   *out = (int)v;
   return ok;
+}
+
+bool config_parse_trace(const char *s, config_trace_t *out, char *why, size_t whylen) {
+  sbuf_t w = sbuf_on(why, whylen);
+  return parse_trace(trim(slice_of(s)), out, &w);
 }

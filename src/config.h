@@ -21,6 +21,17 @@
 
 typedef enum { FREE_HONOR, FREE_DEFER, FREE_IGNORE } free_mode_t;
 
+/* Where gctrace and scavtrace lines go (PACEGC_TRACE): stderr, a
+ * descriptor the program inherited ("fd:N"), or a file, appended to. */
+typedef enum { TRACE_STDERR, TRACE_FD, TRACE_FILE } trace_dest_t;
+#define CONFIG_PATH_MAX 512
+
+typedef struct config_trace {
+  trace_dest_t dest;
+  int fd;                       /* TRACE_FD */
+  char path[CONFIG_PATH_MAX];   /* TRACE_FILE: NUL-terminated */
+} config_trace_t;
+
 typedef struct pacegc_config {
   int gogc;               /* percent the heap may grow over live; CONFIG_GOGC_OFF */
   int64_t memlimit;       /* soft limit in bytes; CONFIG_MEMLIMIT_OFF */
@@ -40,6 +51,7 @@ typedef struct pacegc_config {
   int ptrace;             /* ptrace=0: never stop a thread with ptrace */
   free_mode_t free_mode;  /* PACEGC_FREE */
   bool reclaim;           /* PACEGC_RECLAIM=on|off */
+  config_trace_t trace;   /* PACEGC_TRACE */
 } pacegc_config_t;
 
 /* What the process may use, for defaults and percentages. */
@@ -76,6 +88,7 @@ int config_parse(pacegc_config_t *c, config_getenv_fn getenv_fn,
  * config_parse_memlimit accepts a tiny byte count as Go does, but sets
  * *suspicious and writes the warning into `why`. */
 bool config_parse_gogc(const char *s, int *out, char *why, size_t whylen);
+bool config_parse_trace(const char *s, config_trace_t *out, char *why, size_t whylen);
 bool config_parse_memlimit(const char *s, uint64_t machine_memory, int64_t *out,
                            bool *suspicious, char *why, size_t whylen);
 bool config_parse_maxprocs(const char *s, int *out, char *why, size_t whylen);

@@ -49,8 +49,8 @@ EXPORT int close(int fd) {
  * kernel is asked for each piece between them. */
 EXPORT int close_range(unsigned first, unsigned last, int flags) {
   if (first > last) return errno = EINVAL, -1;
-  int own[OS_PROC_COUNT];
-  size_t n = os_own_fds(own, OS_PROC_COUNT);
+  int own[OS_OWN_FDS_MAX];
+  size_t n = os_own_fds(own, OS_OWN_FDS_MAX);
   unsigned lo = first;
   for (size_t i = 0; i <= n; i++) {
     bool cut = i < n && (unsigned)own[i] >= lo && (unsigned)own[i] <= last;

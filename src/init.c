@@ -11,11 +11,13 @@
 #include "heap.h"
 #include "os.h"
 #include "restart.h"
+#include "traceout.h"
 #include "transit.h"
 
 __attribute__((constructor(101))) static void pacegc_start(void) {
   const pacegc_config_t *c = config_load();
   os_init();
+  traceout_init(&c->trace);
   transit_init();
   restart_init();
   restart_io_init();

@@ -154,6 +154,7 @@ static struct {
   int seccomp_mode0;              /* PR_GET_SECCOMP at start-up */
   _Atomic bool seccomp_changed;   /* the program installed a filter since */
   atomic_flag lock;               /* guards files[].fd against os_vacate_fd */
+  _Atomic int trace_fd;           /* os_keep_trace_fd; -1: none */
 } os = {
   .files = {
     [OS_PROC_MAPS] = { "/proc/self/maps", O_RDONLY, -1, 0, 0, 0 },
@@ -163,6 +164,7 @@ static struct {
     [OS_PROC_TIMERS] = { "/proc/self/timers", O_RDONLY, -1, 0, 0, 0 },
   },
   .lock = ATOMIC_FLAG_INIT,
+  .trace_fd = -1,
 };
 
 static bool fd_stat(int fd, dev_t *dev, ino_t *ino) {
@@ -310,11 +312,37 @@ long os_dir_numbers(int fd, long (*fn)(void *arg, long n), void *arg) {
   }
 }
 
+bool os_keep_trace_fd(int fd) {
+  if (fd < 0) return false;
+  atomic_store(&os.trace_fd, fd_move_high(fd, -1));
+  return true;
+}
+
+bool os_keep_trace_dup(int fd) {
+  int high = (int)os_syscall3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd_high_base());
+  if (high < 0) return false;
+  atomic_store(&os.trace_fd, high);
+  return true;
+}
+
+int os_trace_fd(void) {
+  int fd = atomic_load_explicit(&os.trace_fd, memory_order_relaxed);
+  return fd >= 0 ? fd : STDERR_FILENO;
+}
+
 bool os_is_own_fd(int fd) {
   if (fd < 0) return false;
+  if (fd == atomic_load(&os.trace_fd)) return true;
   for (int i = 0; i < OS_PROC_COUNT; i++)
     if (os.files[i].fd == fd) return os.files[i].pid == os_getpid();
   return false;
+}
+
+static size_t insert_sorted(int *out, size_t n, int fd) {
+  size_t j = n;
+  for (; j > 0 && out[j - 1] > fd; j--) out[j] = out[j - 1];
+  out[j] = fd;
+  return n + 1;
 }
 
 size_t os_own_fds(int *out, size_t cap) {
@@ -322,11 +350,10 @@ size_t os_own_fds(int *out, size_t cap) {
   size_t n = 0;
   for (int i = 0; i < OS_PROC_COUNT && n < cap; i++) {
     int fd = os.files[i].fd;
-    if (fd < 0 || os.files[i].pid != pid) continue;
-    size_t j = n++;
-    for (; j > 0 && out[j - 1] > fd; j--) out[j] = out[j - 1];
-    out[j] = fd;
+    if (fd >= 0 && os.files[i].pid == pid) n = insert_sorted(out, n, fd);
   }
+  int trace = atomic_load(&os.trace_fd);
+  if (trace >= 0 && n < cap) n = insert_sorted(out, n, trace);
   return n;
 }
 
@@ -338,6 +365,7 @@ void os_vacate_fd(int fd) {
     proc_file_t *f = &os.files[i];
     if (f->fd == fd && f->pid == os_getpid()) f->fd = fd_move_high(fd, fd);
   }
+  if (atomic_load(&os.trace_fd) == fd) atomic_store(&os.trace_fd, fd_move_high(fd, fd));
   os_spin_unlock(&os.lock, &old);
 }
 

@@ -90,7 +90,8 @@ typedef enum os_proc {
   OS_PROC_TASK,       /* /proc/self/task: lseek to 0, getdents64 */
   OS_PROC_STAT,       /* /proc/self/stat: pread from 0 */
   OS_PROC_TIMERS,     /* /proc/self/timers: pread from 0 */
-  OS_PROC_COUNT
+  OS_PROC_COUNT,
+  OS_OWN_FDS_MAX = OS_PROC_COUNT + 1   /* with the trace descriptor */
 } os_proc_t;
 
 /* Opens every file, once; at start-up, before the program runs. */
@@ -115,6 +116,19 @@ bool os_read_lines(int fd, bool (*fn)(void *arg, const char *line, size_t len), 
  * directory's start; returns the sum of fn's results, or -1 if fn
  * returned a negative one or the directory could not be read. */
 long os_dir_numbers(int fd, long (*fn)(void *arg, long n), void *arg);
+
+/*
+ * The trace descriptor (PACEGC_TRACE, traceout.c), kept like the files
+ * above against a program that closes every descriptor, but inherited by
+ * a fork child as it is: the child writes to the same file.
+ * os_keep_trace_fd takes fd over (moved to a high number, close-on-exec);
+ * os_keep_trace_dup keeps a copy of the program's fd instead, which the
+ * program keeps.  Both return false if no descriptor could be had.
+ * os_trace_fd is the descriptor, or stderr's when there is none.
+ */
+bool os_keep_trace_fd(int fd);
+bool os_keep_trace_dup(int fd);
+int os_trace_fd(void);
 
 /* Whether fd is one of the descriptors above (for the close wrappers). */
 bool os_is_own_fd(int fd);

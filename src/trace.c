@@ -3,6 +3,8 @@
 
 #include "stderr.h"
 
+#include <unistd.h>
+
 typedef struct out { char *p; size_t n, cap; } out_t;
 
 static void put_char(out_t *o, char c) {
@@ -110,7 +112,7 @@ size_t trace_format(char *buf, size_t cap, const trace_cycle_t *c) {
 
 size_t trace_format_reclaim(char *buf, size_t cap, const trace_reclaim_t *r) {
   out_t o = {buf, 0, cap};
-  put_str(&o, "gc ");
+  put_str(&o, "pacegc gc ");
   put_u64(&o, r->n);
   put_str(&o, r->dry_run ? " reclaim off: " : " deferred frees: ");
   put_u64(&o, r->objects);
@@ -147,17 +149,26 @@ size_t trace_format_scav(char *buf, size_t cap, const trace_scav_t *s) {
   return o.n;
 }
 
+static int (*_Atomic output_fd)(void);
+
+void trace_set_output(int (*fd)(void)) { output_fd = fd; }
+
+static void output(const char *line, size_t len) {
+  int (*fd)(void) = output_fd;
+  fd_write(fd ? fd() : STDERR_FILENO, line, len);
+}
+
 void trace_write(const trace_cycle_t *c) {
   char line[TRACE_LINE_MAX];
-  stderr_write(line, trace_format(line, sizeof line, c));
+  output(line, trace_format(line, sizeof line, c));
 }
 
 void trace_write_reclaim(const trace_reclaim_t *r) {
   char line[TRACE_LINE_MAX];
-  stderr_write(line, trace_format_reclaim(line, sizeof line, r));
+  output(line, trace_format_reclaim(line, sizeof line, r));
 }
 
 void trace_write_scav(const trace_scav_t *s) {
   char line[TRACE_LINE_MAX];
-  stderr_write(line, trace_format_scav(line, sizeof line, s));
+  output(line, trace_format_scav(line, sizeof line, s));
 }

@@ -41,12 +41,19 @@ size_t trace_format(char *buf, size_t cap, const trace_cycle_t *c);
  * 10 ms, truncated.  Returns the length written. */
 size_t trace_format_ms(char *buf, size_t cap, uint64_t ns);
 
+/* The trace_write* functions write one line with one write(2) to stderr,
+ * or to the descriptor `fd` returns once trace_set_output() gave one
+ * (PACEGC_TRACE: traceout.c). */
+void trace_set_output(int (*fd)(void));
+
 void trace_write(const trace_cycle_t *c);
 
 /* What the sweep did with unreached allocations, for the modes where the
  * gc line alone does not tell:
- *   gc N reclaim off: X objects, Y MB unreachable; none freed
- *   gc N deferred frees: X objects, Y MB released; Z objects, W MB still referenced */
+ *   pacegc gc N reclaim off: X objects, Y MB unreachable; none freed
+ *   pacegc gc N deferred frees: X objects, Y MB released; Z objects, W MB still referenced
+ * Never "gc N ...": parsers of Go's trace take every such line for a
+ * cycle's. */
 typedef struct trace_reclaim {
   uint64_t n;
   bool dry_run;

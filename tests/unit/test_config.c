@@ -84,6 +84,7 @@ static void expect_defaults_except(const char *field) {
   if (strcmp(field, "reclaim")) ck_assert_int_eq(cfg.reclaim, d.reclaim);
   if (strcmp(field, "stop_signal")) ck_assert_int_eq(cfg.stop_signal, d.stop_signal);
   if (strcmp(field, "ptrace")) ck_assert_int_eq(cfg.ptrace, d.ptrace);
+  if (strcmp(field, "trace")) ck_assert_int_eq(cfg.trace.dest, d.trace.dest);
 }
 
 /* A bad value: one message, starting `pacegc: NAME="`, ending with what is
@@ -535,6 +536,46 @@ START_TEST(reclaim_words) {
 }
 END_TEST
 
+START_TEST(trace_destinations) {
+  ck_assert_int_eq(parse1("PACEGC_TRACE", "stderr"), 0);
+  ck_assert_int_eq(cfg.trace.dest, TRACE_STDERR);
+  ck_assert_int_eq(parse1("PACEGC_TRACE", " STDERR "), 0);
+  ck_assert_int_eq(cfg.trace.dest, TRACE_STDERR);
+  ck_assert_int_eq(parse1("PACEGC_TRACE", "fd:3"), 0);
+  ck_assert_int_eq(cfg.trace.dest, TRACE_FD);
+  ck_assert_int_eq(cfg.trace.fd, 3);
+  ck_assert_int_eq(parse1("PACEGC_TRACE", "FD:0"), 0);
+  ck_assert_int_eq(cfg.trace.fd, 0);
+  ck_assert_int_eq(parse1("PACEGC_TRACE", " /var/log/app.gctrace "), 0);
+  ck_assert_int_eq(cfg.trace.dest, TRACE_FILE);
+  ck_assert_str_eq(cfg.trace.path, "/var/log/app.gctrace");
+  ck_assert_int_eq(parse1("PACEGC_TRACE", "trace.log"), 0);
+  ck_assert_str_eq(cfg.trace.path, "trace.log");
+  expect_defaults_except("trace");
+  ck_assert_int_eq(parse1("PACEGC_TRACE", "  "), 0);
+  ck_assert_int_eq(cfg.trace.dest, TRACE_STDERR);
+  static const char *bad[] = { "fd:", "fd:x", "fd:-1", "fd:3x", "fd:99999999999", "fd: 3" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ck_assert_int_eq(parse1("PACEGC_TRACE", bad[i]), 1);
+    ck_assert_int_eq(cfg.trace.dest, TRACE_STDERR);
+  }
+  parse1("PACEGC_TRACE", "fd:x");
+  expect_line(0, "pacegc: PACEGC_TRACE=\"fd:x\": not fd:N with N a descriptor number; using stderr");
+  static char longpath[CONFIG_PATH_MAX + 8];
+  memset(longpath, 'a', sizeof longpath - 1);
+  ck_assert_int_eq(parse1("PACEGC_TRACE", longpath), 1);
+  ck_assert_int_eq(cfg.trace.dest, TRACE_STDERR);
+  ck_assert_msg(strstr(lines[0], "a path longer than 511 bytes; using stderr") != NULL, "%s",
+                lines[0]);
+  char why[128];
+  config_trace_t t = { .dest = TRACE_FD, .fd = 9 };
+  ck_assert(!config_parse_trace("fd:y", &t, why, sizeof why));
+  ck_assert_int_eq(t.dest, TRACE_FD);   /* left alone */
+  ck_assert(config_parse_trace("x.log", &t, why, sizeof why));
+  ck_assert_int_eq(t.dest, TRACE_FILE);
+}
+END_TEST
+
 /* ---- Hostile values ---- */
 
 START_TEST(non_printable_bytes_are_escaped) {
@@ -604,6 +645,7 @@ static Suite *config_suite(void) {
   tcase_add_test(t, godebug_flood_is_bounded);
   tcase_add_test(t, free_modes);
   tcase_add_test(t, reclaim_words);
+  tcase_add_test(t, trace_destinations);
   tcase_add_test(t, non_printable_bytes_are_escaped);
   tcase_add_test(t, long_values_are_truncated);
   suite_add_tcase(s, t);

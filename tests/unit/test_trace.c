@@ -86,10 +86,10 @@ START_TEST(reclaim_lines) {
   char line[TRACE_LINE_MAX];
   trace_reclaim_t r = {.n = 7, .dry_run = true, .objects = 1234, .bytes = 5u << 20};
   trace_format_reclaim(line, sizeof line, &r);
-  ck_assert_str_eq(line, "gc 7 reclaim off: 1234 objects, 5 MB unreachable; none freed\n");
+  ck_assert_str_eq(line, "pacegc gc 7 reclaim off: 1234 objects, 5 MB unreachable; none freed\n");
   r = (trace_reclaim_t){.n = 8, .objects = 10, .bytes = 3u << 20, .kept_objects = 2, .kept_bytes = 100};
   trace_format_reclaim(line, sizeof line, &r);
-  ck_assert_str_eq(line, "gc 8 deferred frees: 10 objects, 3 MB released; 2 objects, 0 MB still referenced\n");
+  ck_assert_str_eq(line, "pacegc gc 8 deferred frees: 10 objects, 3 MB released; 2 objects, 0 MB still referenced\n");
 }
 END_TEST
 
