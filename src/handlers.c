@@ -357,7 +357,7 @@ void handlers_set_blocked(bool blocked) {
   thread_ctl.prog_blocked = blocked;
   if (changed && os_gettid() == os_getpid()) atomic_store(&main_blocked, blocked);
   set_listed(!blocked);
-  if (blocked) return;
+  if (blocked || !handlers_have_held()) return;
   /* Sent again to this thread with their original information: they come
    * back through handlers_foreign, now unblocked. */
   sigset_t all, old;

@@ -372,13 +372,15 @@ bool transit_may_carry(int fd) {
   return (v & ENTRY_KIND_MASK) != TRANSIT_NONE && !(v & ENTRY_PEER_FOREIGN);
 }
 
-/* The part of s from its start that mappings readable now cover: a
+/* The part of s from its start that mappings readable now cover, and
+ * only memory a root may be (private, or shared memory that is no
+ * ordinary file's: never a device's, where a read may do something): a
  * record may name a buffer the program has unmapped since. */
 static span_t readable_part(const maps_t *m, span_t s) {
   uintptr_t end = s.lo;
   for (size_t i = maps_find(m, s.lo); i < m->n && end < s.hi; i++) {
     const map_entry_t *e = &m->e[i];
-    if (e->lo > end || !e->readable || e->special) break;
+    if (e->lo > end || !e->readable || e->special || !(e->private_ || e->shared_mem)) break;
     end = e->hi;
   }
   return (span_t){ s.lo, end < s.hi ? end : s.hi };
