@@ -8,21 +8,8 @@
 #include <sys/sysinfo.h>
 
 #include "os.h"
+#include "pagemap_scan.h"
 
-/* PAGEMAP_SCAN (Linux 6.7, include/uapi/linux/fs.h), which Debian 12's
- * headers predate. */
-#ifndef PAGEMAP_SCAN
-struct page_region { uint64_t start, end, categories; };
-struct pm_scan_arg {
-  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-  uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
-#define PAGE_IS_FILE (1 << 2)
-#define PAGE_IS_PRESENT (1 << 3)
-#define PAGE_IS_SWAPPED (1 << 4)
-#define PAGE_IS_PFNZERO (1 << 5)
-#endif
 
 /* /proc/self/pagemap's per-page word. */
 #define PM_PRESENT ((uint64_t)1 << 63)
