@@ -145,17 +145,25 @@ void landing_end_mmsg(const struct mmsghdr *v, int r) {
  * the return register is taken as it is: the clip to the call's buffers
  * bounds what a wrong guess costs.
  */
+/* Whether the instruction of `len` bytes before pc is `insn` (code is
+ * not aligned: read bytewise). */
+static bool insn_before(uintptr_t pc, const void *insn, size_t len) {
+  return memcmp((const void *)(pc - len), insn, len) == 0;
+}
+
 static size_t syscall_got(const ucontext_t *uc) {
 #if defined(__x86_64__)
+  static const unsigned char syscall_insn[] = { 0x0f, 0x05 };
   uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
   long ret = (long)uc->uc_mcontext.gregs[REG_RAX];
-  bool known = (pc & (PAGE_SIZE - 1)) >= 2;
-  bool after = known && *(const volatile uint16_t *)(pc - 2) == 0x050f;   /* syscall */
+  bool known = (pc & (PAGE_SIZE - 1)) >= sizeof syscall_insn;
+  bool after = known && insn_before(pc, syscall_insn, sizeof syscall_insn);
 #elif defined(__aarch64__)
+  static const unsigned char svc_insn[] = { 0x01, 0x00, 0x00, 0xd4 };   /* svc #0 */
   uintptr_t pc = (uintptr_t)uc->uc_mcontext.pc;
   long ret = (long)uc->uc_mcontext.regs[0];
-  bool known = (pc & (PAGE_SIZE - 1)) >= 4;
-  bool after = known && *(const volatile uint32_t *)(pc - 4) == 0xd4000001u;   /* svc #0 */
+  bool known = (pc & (PAGE_SIZE - 1)) >= sizeof svc_insn;
+  bool after = known && insn_before(pc, svc_insn, sizeof svc_insn);
 #else
   long ret = 0;
   bool known = true, after = false;
