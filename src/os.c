@@ -130,6 +130,7 @@ static uint64_t clock_ns(clockid_t id) {
 
 uint64_t os_monotonic_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 uint64_t os_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+
 int64_t os_process_cpu_ns(void) { return (int64_t)clock_ns(CLOCK_PROCESS_CPUTIME_ID); }
 
 /* ---- the /proc/self files ---- */
@@ -155,6 +156,8 @@ static struct {
   _Atomic bool seccomp_changed;   /* the program installed a filter since */
   atomic_flag lock;               /* guards files[].fd against os_vacate_fd */
   _Atomic int trace_fd;           /* os_keep_trace_fd; -1: none */
+  _Atomic int uffd;               /* os_keep_uffd; -1: none */
+  pid_t uffd_pid;                 /* the process it acts on */
 } os = {
   .files = {
     [OS_PROC_MAPS] = { "/proc/self/maps", O_RDONLY, -1, 0, 0, 0 },
@@ -165,6 +168,7 @@ static struct {
   },
   .lock = ATOMIC_FLAG_INIT,
   .trace_fd = -1,
+  .uffd = -1,
 };
 
 static bool fd_stat(int fd, dev_t *dev, ino_t *ino) {
@@ -232,6 +236,8 @@ bool os_may_open(void) {
   long mode = os_syscall1(SYS_prctl, PR_GET_SECCOMP);
   return (mode < 0 ? 0 : mode) == os.seccomp_mode0;
 }
+
+bool os_seccomp_filtered(void) { return os.seccomp_mode0 != 0 || !os_may_open(); }
 
 /* The descriptor of a file opened in another process (the parent of a
  * fork) is closed, if the number still holds it; one that now holds
@@ -330,9 +336,19 @@ int os_trace_fd(void) {
   return fd >= 0 ? fd : STDERR_FILENO;
 }
 
+void os_keep_uffd(int fd) {
+  os.uffd_pid = os_getpid();
+  atomic_store(&os.uffd, fd_move_high(fd, -1));
+}
+
+int os_uffd_fd(void) {
+  int fd = atomic_load_explicit(&os.uffd, memory_order_relaxed);
+  return fd >= 0 && os.uffd_pid == os_getpid() ? fd : -1;
+}
+
 bool os_is_own_fd(int fd) {
   if (fd < 0) return false;
-  if (fd == atomic_load(&os.trace_fd)) return true;
+  if (fd == atomic_load(&os.trace_fd) || fd == os_uffd_fd()) return true;
   for (int i = 0; i < OS_PROC_COUNT; i++)
     if (os.files[i].fd == fd) return os.files[i].pid == os_getpid();
   return false;
@@ -352,8 +368,9 @@ size_t os_own_fds(int *out, size_t cap) {
     int fd = os.files[i].fd;
     if (fd >= 0 && os.files[i].pid == pid) n = insert_sorted(out, n, fd);
   }
-  int trace = atomic_load(&os.trace_fd);
+  int trace = atomic_load(&os.trace_fd), uffd = os_uffd_fd();
   if (trace >= 0 && n < cap) n = insert_sorted(out, n, trace);
+  if (uffd >= 0 && n < cap) n = insert_sorted(out, n, uffd);
   return n;
 }
 
@@ -366,6 +383,7 @@ void os_vacate_fd(int fd) {
     if (f->fd == fd && f->pid == os_getpid()) f->fd = fd_move_high(fd, fd);
   }
   if (atomic_load(&os.trace_fd) == fd) atomic_store(&os.trace_fd, fd_move_high(fd, fd));
+  if (os_uffd_fd() == fd) atomic_store(&os.uffd, fd_move_high(fd, fd));
   os_spin_unlock(&os.lock, &old);
 }
 
@@ -375,6 +393,8 @@ void os_vacate_fd(int fd) {
  * owner of a process may read. */
 void os_after_fork_child(void) {
   atomic_flag_clear(&os.lock);
+  int uffd = atomic_exchange(&os.uffd, -1);
+  if (uffd >= 0) os_close(uffd);
   if (os_syscall0(SYS_geteuid) != 0) return;
   for (int i = 0; i < OS_PROC_COUNT; i++) os_proc_fd((os_proc_t)i);
 }

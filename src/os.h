@@ -80,6 +80,7 @@ void os_futex_wake(_Atomic uint32_t *word, int n);
 
 uint64_t os_monotonic_ns(void);
 uint64_t os_thread_cpu_ns(void);
+
 int64_t os_process_cpu_ns(void);
 
 /* ---- the /proc/self files pacegc keeps open ---- */
@@ -91,7 +92,7 @@ typedef enum os_proc {
   OS_PROC_STAT,       /* /proc/self/stat: pread from 0 */
   OS_PROC_TIMERS,     /* /proc/self/timers: pread from 0 */
   OS_PROC_COUNT,
-  OS_OWN_FDS_MAX = OS_PROC_COUNT + 1   /* with the trace descriptor */
+  OS_OWN_FDS_MAX = OS_PROC_COUNT + 2   /* with the trace and userfaultfd descriptors */
 } os_proc_t;
 
 /* Opens every file, once; at start-up, before the program runs. */
@@ -130,6 +131,16 @@ bool os_keep_trace_fd(int fd);
 bool os_keep_trace_dup(int fd);
 int os_trace_fd(void);
 
+/*
+ * The userfaultfd of write tracking (wtrack.c), kept like the files above
+ * but tied to this process: a fork child inherits a descriptor that acts
+ * on its parent's memory, so there it is closed, and os_uffd_fd() is -1
+ * until the child opens its own.  os_keep_uffd takes fd over (moved to a
+ * high number, where it can be).
+ */
+void os_keep_uffd(int fd);
+int os_uffd_fd(void);
+
 /* Whether fd is one of the descriptors above (for the close wrappers). */
 bool os_is_own_fd(int fd);
 /* Those descriptors, in increasing order; returns how many (at most cap). */
@@ -148,6 +159,12 @@ void os_vacate_fd(int fd);
  */
 bool os_may_open(void);
 void os_note_seccomp(void);
+
+/* Whether a seccomp filter may judge pacegc's system calls: one was in
+ * place at start-up or has been installed since.  A filter may kill the
+ * process for a call the program itself never makes (userfaultfd,
+ * process_vm_readv): pacegc then makes none it can do without. */
+bool os_seccomp_filtered(void);
 
 /* fork: the child's descriptors describe the parent until reopened (at
  * once in a privileged process, which may be about to give up its

@@ -15,36 +15,17 @@
 #define PM_PRESENT ((uint64_t)1 << 63)
 #define PM_SWAPPED ((uint64_t)1 << 62)
 #define PM_FILE ((uint64_t)1 << 61)
+/* With PM_SWAPPED, the swap type; 31 is the kernel's pte markers
+ * (SWP_PTE_MARKER: 32 types less one), which hold no data: userfaultfd's
+ * write protection leaves them on empty entries of a protected range. */
+#define PM_SWAP_TYPE ((uint64_t)0x1f)
+#define PM_MARKER_TYPE ((uint64_t)0x1f)
 
 #define SCAN_REGIONS 64
 #define BATCH_PAGES 512
 
 /* -1 unknown, 0 refused by this kernel, 1 works. */
 static _Atomic int scan_works = -1;
-
-/* Runs of pages that are neither file pages nor the zero page, and are
- * present or swapped; the kernel merges neighbours.  Returns 1 done,
- * 0 stopped by fn, -1 refused (with *lo where the rest starts). */
-static int runs_by_scan(int fd, uintptr_t *lo, uintptr_t hi, resident_fn fn, void *arg) {
-  struct page_region vec[SCAN_REGIONS];
-  while (*lo < hi) {
-    struct pm_scan_arg a = {
-      .size = sizeof a, .start = *lo, .end = hi,
-      .vec = (uint64_t)(uintptr_t)vec, .vec_len = SCAN_REGIONS,
-      .category_inverted = PAGE_IS_FILE | PAGE_IS_PFNZERO,
-      .category_mask = PAGE_IS_FILE | PAGE_IS_PFNZERO,
-      .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-      .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-    };
-    long n = os_syscall3(SYS_ioctl, fd, PAGEMAP_SCAN, &a);
-    if (n < 0) return -1;
-    for (long i = 0; i < n; i++)
-      if (!fn(arg, (uintptr_t)vec[i].start, (uintptr_t)vec[i].end)) return 0;
-    if (a.walk_end <= *lo) return -1;   /* no progress: do not trust it */
-    *lo = (uintptr_t)a.walk_end;
-  }
-  return 1;
-}
 
 /* Gathers consecutive pages that pass `keep` into runs for fn. */
 typedef struct run { uintptr_t lo, hi; } run_t;
@@ -75,11 +56,44 @@ static bool runs_by_pagemap(int fd, uintptr_t lo, uintptr_t hi, resident_fn fn, 
       /* A page pagemap did not describe is read: when in doubt, scan. */
       bool unknown = got < (ssize_t)((i + 1) * 8);
       uint64_t w = unknown ? PM_PRESENT : words[i];
-      if ((w & (PM_PRESENT | PM_SWAPPED)) && !(w & PM_FILE) && !run_add(&r, page, fn, arg))
+      bool marker = (w & (PM_PRESENT | PM_SWAPPED)) == PM_SWAPPED &&
+                    (w & PM_SWAP_TYPE) == PM_MARKER_TYPE;
+      if ((w & (PM_PRESENT | PM_SWAPPED)) && !(w & PM_FILE) && !marker &&
+          !run_add(&r, page, fn, arg))
         return false;
     }
   }
   return run_end(&r, fn, arg);
+}
+
+/* Runs of pages that are neither file pages nor the zero page, and are
+ * present or swapped; the kernel merges neighbours.  A run of swapped
+ * pages is asked of pagemap's words, which tell pte markers (no data)
+ * from pages in swap.  Returns 1 done, 0 stopped by fn, -1 refused (with
+ * *lo where the rest starts). */
+static int runs_by_scan(int fd, uintptr_t *lo, uintptr_t hi, resident_fn fn, void *arg) {
+  struct page_region vec[SCAN_REGIONS];
+  while (*lo < hi) {
+    struct pm_scan_arg a = {
+      .size = sizeof a, .start = *lo, .end = hi,
+      .vec = (uint64_t)(uintptr_t)vec, .vec_len = SCAN_REGIONS,
+      .category_inverted = PAGE_IS_FILE | PAGE_IS_PFNZERO,
+      .category_mask = PAGE_IS_FILE | PAGE_IS_PFNZERO,
+      .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+      .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+    };
+    long n = os_syscall3(SYS_ioctl, fd, PAGEMAP_SCAN, &a);
+    if (n < 0) return -1;
+    for (long i = 0; i < n; i++) {
+      uintptr_t r_lo = (uintptr_t)vec[i].start, r_hi = (uintptr_t)vec[i].end;
+      bool go = vec[i].categories & PAGE_IS_PRESENT ? fn(arg, r_lo, r_hi)
+                                                    : runs_by_pagemap(fd, r_lo, r_hi, fn, arg);
+      if (!go) return 0;
+    }
+    if (a.walk_end <= *lo) return -1;   /* no progress: do not trust it */
+    *lo = (uintptr_t)a.walk_end;
+  }
+  return 1;
 }
 
 static bool system_has_swap(void) {

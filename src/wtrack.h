@@ -9,10 +9,13 @@
  * fault reaches user space, no thread waits for pacegc.  PAGEMAP_SCAN on
  * /proc/self/pagemap then reports the written pages and protects them
  * again in the same call, so a page written after the report is reported
- * next time.  Pages never touched are protected too
- * (UFFD_FEATURE_WP_UNPOPULATED): a first write to them counts.  Writes
- * the kernel makes on the program's behalf (read(2) into the page) count
- * like the program's own.
+ * next time.  A page populated after the protection (first touched, or
+ * touched again after MADV_DONTNEED dropped it) has no protection bit, so
+ * it counts as written too; UFFD_FEATURE_WP_UNPOPULATED is not used: its
+ * markers on empty page-table entries read as swapped-out pages in
+ * pagemap, and the root scan (resident.h) would read every such page.
+ * Writes the kernel makes on the program's behalf (read(2) into the page)
+ * count like the program's own.
  *
  * UFFD_USER_MODE_ONLY makes it work for an unprivileged process without
  * vm.unprivileged_userfaultfd.  Where it cannot be had — an older kernel,
@@ -22,10 +25,9 @@
  * Every call is a system call on descriptors opened once; no malloc, so
  * each may run with the world stopped.
  *
- * Status: the kernel interface alone, tested on its own
- * (tests/unit/test_wtrack.c, as root and unprivileged); the concurrent
- * cycle of issue 10 that will use it is not built yet, so the library
- * does not link it.
+ * The userfaultfd and pagemap descriptors are os.c's: kept from a
+ * program that closes every descriptor, and not the parent's in a fork
+ * child (wtrack_after_fork_child: the next wtrack_open opens anew).
  */
 #ifndef PACEGC_WTRACK_H
 #define PACEGC_WTRACK_H
@@ -55,12 +57,24 @@ int wtrack_error(void);
  * on; false (errno set) if the kernel refuses it. */
 bool wtrack_register(uintptr_t lo, uintptr_t hi);
 
+/* Registers [lo, hi) without protecting it: only pages written after a
+ * wtrack_protect() of them, or populated after it, are reported.  For a large reservation, most of which is never touched:
+ * protecting it would give the kernel page tables to fill for all of it. */
+bool wtrack_attach(uintptr_t lo, uintptr_t hi);
+
 /* Stops tracking [lo, hi); its pages become writable without a record. */
 void wtrack_unregister(uintptr_t lo, uintptr_t hi);
 
 /* Protects every page of [lo, hi) again: what was written before is
  * forgotten. */
 bool wtrack_protect(uintptr_t lo, uintptr_t hi);
+
+/* Lifts the protection of [lo, hi), which stays registered: writes cost
+ * no fault until the next wtrack_protect. */
+bool wtrack_unprotect(uintptr_t lo, uintptr_t hi);
+
+/* fork: in the child, the parent's descriptor is gone (os.c). */
+void wtrack_after_fork_child(void);
 
 /* Calls fn for each run of pages in [lo, hi) written since they were last
  * protected, protecting them again as it reports them; stops when fn
