@@ -5,9 +5,10 @@
  * new image, and one it blocks stays blocked.  pacegc keeps both for the
  * program (handlers.h) while the kernel holds pacegc's handler, which
  * exec resets to the default; so for the call itself the kernel is given
- * the program's view, and pacegc's own back if the call returns.  (A stop
- * in that window fails and is tried again later.)  glibc's system() and
- * popen() spawn without these wrappers.
+ * the program's view, and pacegc's own back if the call returns.  No stop
+ * runs meanwhile (threads_exec_begin): one in that window fails and is
+ * tried again later.  glibc's system() and popen() spawn without these
+ * wrappers.
  */
 #include <alloca.h>
 #include <errno.h>
@@ -40,6 +41,7 @@ typedef struct handover {
 } handover_t;
 
 static void give_program_view(handover_t *h) {
+  threads_exec_begin();
   h->sig = threads_suspend_signal();
   h->swapped = false;
   if (h->sig == 0) return;
@@ -60,11 +62,13 @@ static void give_program_view(handover_t *h) {
 }
 
 static void take_it_back(const handover_t *h) {
-  if (h->sig == 0) return;
-  int saved = errno;
-  if (h->swapped) os_sigaction(h->sig, &h->ours, NULL);
-  os_sigmask(SIG_SETMASK, &h->mask, NULL);
-  errno = saved;
+  if (h->sig != 0) {
+    int saved = errno;
+    if (h->swapped) os_sigaction(h->sig, &h->ours, NULL);
+    os_sigmask(SIG_SETMASK, &h->mask, NULL);
+    errno = saved;
+  }
+  threads_exec_end();
 }
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {

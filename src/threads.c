@@ -112,6 +112,8 @@ static struct {
   _Atomic uint32_t next_slot;
   _Atomic bool overflow;        /* a parker found no free slot */
   _Atomic pid_t stopper;        /* tid holding the current stop, or 0 */
+  _Atomic uint32_t execs;       /* threads between threads_exec_begin and _end */
+  _Atomic pid_t pid;            /* the process execs counts for (not a vfork child's) */
   _Atomic pid_t collectors[MAX_COLLECTORS];
   _Atomic size_t ncollectors;   /* high-water mark of collectors[] */
   /* Written only by the stopper while seq is even; read by parkers after
@@ -275,6 +277,7 @@ void threads_init(int sig, bool use_ptrace) {
     while (atomic_load(&stw.init_state) != 2) sched_yield();
     return;
   }
+  atomic_store(&stw.pid, os_getpid());
   int s = sig >= SIGRTMIN && sig <= SIGRTMAX ? sig : SIGRTMAX - 2;
   stw.use_ptrace = use_ptrace;
   stw.cookie = make_cookie();
@@ -762,7 +765,9 @@ bool threads_stop_world(world_t *w, unsigned timeout_ms, stop_result_t *why) {
   }
   if (ok) {
     begin_stop();
-    ok = run_rounds(&c);
+    /* After the stop is open (seq odd): a thread about to exec either
+     * saw it and waits for its end, or is seen here (threads_exec_begin). */
+    ok = atomic_load(&stw.execs) == 0 ? run_rounds(&c) : fail(&c, STOP_BUSY, 0, 0);
     if (!ok) {
       tracer_release();
       resume_all();
@@ -777,6 +782,22 @@ bool threads_stop_world(world_t *w, unsigned timeout_ms, stop_result_t *why) {
   w->nthreads = compact_slots(&c, c.cursor);
   w->capacity = stw.nslots;
   return true;
+}
+
+/* A vfork child (posix_spawn, subprocess) runs in its parent's memory
+ * until it execs, and never comes back to count itself out: it has no
+ * other thread a stop could signal, so it counts for nothing. */
+static bool in_vfork_child(void) { return os_getpid() != atomic_load(&stw.pid); }
+
+void threads_exec_begin(void) {
+  if (in_vfork_child()) return;
+  atomic_fetch_add(&stw.execs, 1);
+  for (uint32_t seq; ((seq = atomic_load(&stw.seq)) & 1) != 0;)
+    os_futex_wait(&stw.seq, seq, -1);
+}
+
+void threads_exec_end(void) {
+  if (!in_vfork_child()) atomic_fetch_sub(&stw.execs, 1);
 }
 
 bool threads_world_stopped_by_me(void) {
@@ -801,6 +822,8 @@ void threads_after_fork_child(void) {
   atomic_store(&stw.next_slot, 0);
   atomic_store(&stw.overflow, false);
   atomic_store(&stw.stopper, 0);
+  atomic_store(&stw.execs, 0);   /* the threads between them are gone */
+  atomic_store(&stw.pid, os_getpid());
   for (size_t i = 0; i < MAX_COLLECTORS; i++) atomic_store(&stw.collectors[i], 0);
   atomic_store(&stw.ncollectors, 0);
   stw.ntraced_last = 0;

@@ -124,6 +124,17 @@ void threads_init(int sig, bool use_ptrace);
  */
 bool threads_stop_world(world_t *w, unsigned timeout_ms, stop_result_t *why);
 
+/*
+ * Around an exec: a stop signal that reached the thread inside execve
+ * would stay pending into the new image, whose default action for it
+ * kills the process.  threads_exec_begin waits for a stop in progress to
+ * end (parking for it meanwhile) and keeps new ones from starting (they
+ * fail as busy, and the cycle is tried again later) until
+ * threads_exec_end, if the exec returns.
+ */
+void threads_exec_begin(void);
+void threads_exec_end(void);
+
 /* Whether the calling thread holds a stop (check.h's rule 3). */
 bool threads_world_stopped_by_me(void);
 
