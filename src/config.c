@@ -30,6 +30,7 @@ const pacegc_config_t config_default = {
   .reclaim = true,
   .reclaim_delay_ms = 0,
   .ptrace = 1,
+  .concurrent = 0,
 };
 
 /* ---- Slices of the input, and bounded output ---- */
@@ -192,6 +193,8 @@ static const option_t godebug_keys[] = {
   { .name = "stopsignal", .kind = KIND_INT, FIELD(stop_signal), .min = 34, .max = 64,
     .words = auto_words, .expect = "not a real-time signal number (34..64) or \"auto\"" },
   { .name = "ptrace", .kind = KIND_INT, FIELD(ptrace), .max = 1, .expect = "not 0 or 1" },
+  { .name = "concurrent", .kind = KIND_INT, FIELD(concurrent), .max = 2,
+    .expect = "not 0, 1 or 2" },
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))

@@ -49,6 +49,10 @@ typedef struct pacegc_config {
   int stop_signal;        /* stopsignal=N: the real-time signal that stops
                              threads; 0 (auto) picks SIGRTMAX-2 */
   int ptrace;             /* ptrace=0: never stop a thread with ptrace */
+  int concurrent;         /* concurrent=1: mark beside the program where
+                             write tracking can be had and the heap is big
+                             enough to pay for it; 0 (default): always with
+                             the world stopped; 2: always beside it */
   free_mode_t free_mode;  /* PACEGC_FREE */
   bool reclaim;           /* PACEGC_RECLAIM=on|off */
   config_trace_t trace;   /* PACEGC_TRACE */

@@ -7,7 +7,11 @@
  *     threads_start_world(), and in between nothing here calls malloc,
  *     stdio, a jemalloc entry point or takes a lock a mutator can hold;
  *   - every mark bit is clear when marking starts, and allocate-black is
- *     on from the end of marking until the sweep has finished;
+ *     on from the end of marking (the first stop, for a concurrent mark)
+ *     until the sweep has finished;
+ *   - while a concurrent mark runs, every page of the heap and of the
+ *     tracked mappings written since the mark last read it is either
+ *     reported by dirty_collect() or read at the final stop (dirty.h);
  *   - FLAG bits set by a cycle all date from one mark (sweep.h).
  */
 #include "gc.h"
@@ -17,7 +21,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "background.h"
 #include "config.h"
+#include "dirty.h"
 #include "heap.h"
 #include "kernroots.h"
 #include "mark.h"
@@ -26,6 +32,7 @@
 #include "os.h"
 #include "pace.h"
 #include "provenance.h"
+#include "range.h"
 #include "report.h"
 #include "roots.h"
 #include "scavenge.h"
@@ -54,9 +61,32 @@
  * costs tens of microseconds to milliseconds on a busy machine, while a
  * small heap is marked in a fraction of a millisecond. */
 #define GC_PARALLEL_MARK_MIN ((uint64_t)16 << 20)
+/* A concurrent mark reads the pages written meanwhile, round after round,
+ * until a round finds fewer than GC_DIRTY_SMALL bytes written: the final
+ * stop reads what the last round left, so this bounds its length. */
+#define GC_DIRTY_SMALL ((size_t)256 << 10)
+#define GC_DIRTY_ROUNDS_MAX 8
+/* Marking beside the program pays off once stopping the world to mark
+ * would take longer than the concurrent cycle's costs: a second stop,
+ * arming and disarming write tracking, the program's write faults (17 us
+ * each on the 2-CPU VM of the README's numbers), pages read twice.  On a
+ * 1 GB/s allocator with 10 MB live, whose marks take 3 to 7 ms with the
+ * world stopped, marking beside it doubled run time and peak RSS; at
+ * 100 MB of linked nodes (60 to 120 ms stopped) it wins.  So a cycle marks
+ * beside the program when the last one found at least this much live
+ * (heap and roots), unless PACEGC_GODEBUG=concurrent=0 or 2.  Bytes, not
+ * the last mark's time: the time doubles on a busy machine, and a cycle
+ * that went concurrent for it would stay so. */
+#define GC_CONCURRENT_MIN_BYTES ((uint64_t)32 << 20)
 
 _Atomic int gc_allocate_black;
 int64_t gc_flush_bytes = 64 << 10;
+
+/* Set while this thread holds gc.lock in gc_collect or runs the
+ * background cycle: an allocation the cycle makes itself (pthread_create
+ * for a marker or the background thread) must not wait for the lock it
+ * holds. */
+static __thread bool gc_inside;
 
 static struct gc_state {
   pthread_mutex_t lock;
@@ -69,6 +99,11 @@ static struct gc_state {
   uint64_t pause_ns;             /* world stopped, over all cycles */
   uint64_t condemned_at_ns;      /* when the FLAG bits in the heap were set */
   uint64_t last_scan_bytes;      /* roots and heap the last mark scanned */
+  uint64_t last_live_bytes;      /* heap and roots the last mark found live */
+  /* The next heap-triggered cycle may mark beside the program: it goes to
+   * the background thread.  One that stops the world runs on the thread
+   * that crossed the trigger, which sweeps before it allocates on. */
+  _Atomic bool use_background;
   /* Stops that failed: no heap or gcstress cycle is tried before
    * retry_at; backoff doubles while they fail and is 0 after a success. */
   _Atomic uint64_t retry_at;
@@ -80,8 +115,14 @@ static struct gc_state {
   unsigned partial_streak;       /* cycles in a row that could not reclaim */
   bool told_partial;             /* such a streak was reported */
   char *stack;                   /* the cycles' stack, GC_STACK_SIZE, guard below */
+  bool told_stw;                 /* said why marking stops the world */
+  /* While a concurrent mark runs: scan work an allocating thread owes
+   * per KiB it allocates (0: no assists), and their CPU time. */
+  _Atomic uint64_t assist_per_kib;
+  _Atomic uint64_t assist_ns;
   world_t world;
   roots_t roots;
+  roots_t dirty;                 /* a concurrent mark's ranges to read again */
 } gc = { .lock = PTHREAD_MUTEX_INITIALIZER, .trigger = INT64_MAX };
 
 void gc_init(void) {
@@ -90,6 +131,7 @@ void gc_init(void) {
   pace_init(c, (int64_t)gc.start_ns);
   atomic_store(&gc.trigger, pace_trigger());
   if (c->gcstress > 0) gc_flush_bytes = 0;
+  atomic_store(&gc.use_background, c->concurrent == 2);
   provenance_enabled = c->dangling && c->free_mode == FREE_DEFER;
   atomic_store(&gc_allocate_black, provenance_enabled);
   threads_init(c->stop_signal, c->ptrace != 0);
@@ -113,8 +155,33 @@ static void gc_tick_locked(int64_t now) {
   atomic_store(&gc.trigger, pace_trigger());
 }
 
+/* Most scan work one assist does before the thread allocates on; it
+ * assists again at its next batch. */
+#define GC_ASSIST_MAX ((size_t)1 << 20)
+
+/* Go's mark assist: while a concurrent mark runs, a thread pays for what
+ * it allocates with scan work, so that marking ends before the heap
+ * passes its goal.  Every signal is blocked meanwhile (mark.h).  Not for
+ * the cycle's own allocations, nor while the CPU limiter is full. */
+static void gc_assist(int64_t bytes) {
+  uint64_t per_kib = atomic_load_explicit(&gc.assist_per_kib, memory_order_relaxed);
+  if (per_kib == 0 || bytes <= 0 || gc_inside) return;
+  size_t budget = (size_t)((uint64_t)bytes * per_kib >> 10);
+  if (budget > GC_ASSIST_MAX) budget = GC_ASSIST_MAX;
+  if (budget == 0) return;
+  int saved_errno = errno;
+  sigset_t mask;
+  os_block_signals(&mask);
+  uint64_t cpu0 = os_thread_cpu_ns();
+  for (size_t done = 0, d; done < budget && (d = mark_assist(budget - done)) > 0;) done += d;
+  atomic_fetch_add_explicit(&gc.assist_ns, os_thread_cpu_ns() - cpu0, memory_order_relaxed);
+  os_restore_signals(&mask);
+  errno = saved_errno;
+}
+
 void gc_note_alloc(int64_t net_bytes, long allocations) {
   int64_t live = atomic_fetch_add(&gc.live, net_bytes) + net_bytes;
+  gc_assist(net_bytes);
   long stress = config_get()->gcstress;
   if (stress > 0 && allocations > 0) {
     long before = atomic_fetch_add(&gc.allocations, allocations);
@@ -172,11 +239,23 @@ static bool gc_cycle_can_reclaim(const pacegc_config_t *c, uint64_t now) {
   return sweep_mode(c) != SWEEP_LEAKS || now - gc.condemned_at_ns >= gc_reclaim_delay_ns(c);
 }
 
+/*
+ * One cycle's times: the first stop begins at t_start; marking begins at
+ * t_mark (the roots are collected; a concurrent mark: the world runs
+ * again); t_term ends marking (a concurrent mark: the final stop begins);
+ * the world runs again at t_end.  The trace's a, b, c are the three
+ * spans between them.
+ */
 typedef struct cycle {
-  uint64_t t_start, t_rooted, t_marked, t_resumed, mark_cpu, sweep_cpu;
-  int markers;
-  bool forced;
-  int64_t heap_start, goal;
+  uint64_t t_start, t_mark, t_term, t_end;
+  uint64_t pause_ns;             /* the world stopped, both stops */
+  uint64_t mark_cpu, sweep_cpu;  /* marking (beside the program, if concurrent); the sweep */
+  uint64_t helper_cpu;           /* the helper markers' part of the cycle */
+  uint64_t assist_cpu;           /* program threads' assists */
+  size_t traced_bytes;           /* marked by tracing (not allocated black) */
+  int markers;                   /* markers with the world stopped */
+  bool forced, concurrent;
+  int64_t heap_start, heap_end, goal;   /* h0, h1, the goal */
   mark_result_t mark;
   sweep_result_t sweep;
 } cycle_t;
@@ -185,14 +264,15 @@ static void gc_trace(const cycle_t *cy, bool forced, const pacegc_config_t *c) {
   uint64_t now = os_monotonic_ns();
   uint64_t procs = (uint64_t)c->maxprocs;
   uint64_t elapsed = now - gc.start_ns;
-  uint64_t stw = cy->t_rooted - cy->t_start, term = cy->t_resumed - cy->t_marked;
+  uint64_t stw = cy->t_mark - cy->t_start, term = cy->t_end - cy->t_term;
   trace_cycle_t t = {
     .n = gc.cycles,
     .since_start_ns = cy->t_start - gc.start_ns,
     .cpu_percent = elapsed ? (unsigned)(gc.cpu_ns * 100 / (elapsed * procs)) : 0,
-    .stw_ns = stw, .mark_ns = cy->t_marked - cy->t_rooted, .term_ns = term,
-    .stw_cpu_ns = stw * procs, .bg_cpu_ns = cy->mark_cpu, .term_cpu_ns = term * procs,
-    .heap_start = (uint64_t)cy->heap_start, .heap_end = (uint64_t)cy->heap_start,
+    .stw_ns = stw, .mark_ns = cy->t_term - cy->t_mark, .term_ns = term,
+    .stw_cpu_ns = stw * procs, .assist_cpu_ns = cy->assist_cpu, .bg_cpu_ns = cy->mark_cpu,
+    .term_cpu_ns = term * procs,
+    .heap_start = (uint64_t)cy->heap_start, .heap_end = (uint64_t)cy->heap_end,
     .heap_live = cy->mark.marked_bytes, .goal = (uint64_t)cy->goal,
     .stacks = gc.roots.stack_bytes, .globals = gc.roots.global_bytes,
     .procs = c->maxprocs, .forced = forced,
@@ -266,46 +346,301 @@ static void gc_stop_succeeded(void) {
   gc.last_failure = (stop_result_t){ STOP_OK, 0, 0 };
 }
 
-/* The part of a cycle with the world stopped.  Returns false if the cycle
- * had to be abandoned. */
-static bool gc_mark_phase(cycle_t *cy, uintptr_t self_sp) {
+/* Stops the world for a cycle; false (and the failure dealt with) if it
+ * cannot be stopped. */
+static bool gc_stop(void) {
   stop_result_t why;
   if (!threads_stop_world(&gc.world, GC_STOP_TIMEOUT_MS, &why)) {
     gc_stop_failed(&why);
     return false;
   }
   gc_stop_succeeded();
-  bool ok = roots_collect(&gc.roots, &gc.world, self_sp);
-  cy->t_rooted = os_monotonic_ns();
-  uint64_t cpu0 = os_thread_cpu_ns();
-  if (ok) {
-    mark_clear();
-    pacer_cycle_t pc = {
-      .now = (int64_t)cy->t_rooted, .procs = cy->markers, .user_forced = cy->forced,
-      .heap_live = (uint64_t)(cy->heap_start > 0 ? cy->heap_start : 0),
-      .heap_scan = (uint64_t)(cy->heap_start > 0 ? cy->heap_start : 0),
-      .max_stack = gc.roots.stack_bytes, .globals = gc.roots.global_bytes,
-    };
-    pacer_begin(&pace_pacer, &pc);
-    mark_from_roots(&gc.roots, cy->markers, &cy->mark);
-    pc.now = (int64_t)os_monotonic_ns();
-    pc.heap_marked = cy->mark.marked_bytes;
-    pc.heap_scan_work = cy->mark.heap_scan_bytes;
-    pc.stack_scan_work = gc.roots.stack_bytes;
-    pc.globals_scan_work = gc.roots.global_bytes;
-    pacer_finish_cycle(&pace_pacer, &pc);
-    atomic_store(&gc_allocate_black, 1);
-    atomic_store(&gc.live, (int64_t)cy->mark.marked_bytes);
-  }
-  cy->mark_cpu = os_thread_cpu_ns() - cpu0 + markers_last_cpu_ns();
-  cy->t_marked = os_monotonic_ns();
-  threads_start_world(&gc.world);
-  cy->t_resumed = os_monotonic_ns();
-  if (!ok && os_proc_fd(OS_PROC_MAPS) < 0)
+  return true;
+}
+
+/* After roots could not be collected: if /proc/self/maps is gone for
+ * good, so is collection. */
+static void gc_roots_failed(void) {
+  if (os_proc_fd(OS_PROC_MAPS) < 0)
     gc_disable(os_may_open() ? "/proc/self/maps cannot be read"
                              : "/proc/self/maps cannot be opened again since the program "
                                "turned on a seccomp filter");
+}
+
+static pacer_cycle_t gc_pacer_input(const cycle_t *cy, int procs) {
+  uint64_t h0 = (uint64_t)(cy->heap_start > 0 ? cy->heap_start : 0);
+  return (pacer_cycle_t){
+    .now = (int64_t)cy->t_mark, .procs = procs, .user_forced = cy->forced,
+    .heap_live = h0, .heap_scan = h0,
+    .max_stack = gc.roots.stack_bytes, .globals = gc.roots.global_bytes,
+  };
+}
+
+/* The assist ratio from the pacer, for gc_assist; none while the CPU
+ * limiter is full (Go caps assists first). */
+static void gc_publish_assist_ratio(void) {
+  double per_byte = pace_pacer.assist_work_per_byte;
+  bool off = pacer_limiter_limiting(&pace_pacer.limiter) || !(per_byte > 0);
+  uint64_t per_kib = off ? 0 : per_byte * 1024 > 1e12 ? (uint64_t)1e12 : (uint64_t)(per_byte * 1024);
+  atomic_store(&gc.assist_per_kib, per_kib == 0 && !off ? 1 : per_kib);
+}
+
+/* With the world stopped, marking done: the pacer's end of the cycle
+ * (marked_bytes counts what was allocated black meanwhile), and the heap's
+ * live bytes from now on. */
+static void gc_mark_done(cycle_t *cy, pacer_cycle_t *pc, uint64_t allocated) {
+  pc->now = (int64_t)os_monotonic_ns();
+  pc->heap_marked = cy->mark.marked_bytes;
+  pc->heap_scan_work = cy->mark.heap_scan_bytes;
+  pc->stack_scan_work = gc.roots.stack_bytes;
+  pc->globals_scan_work = gc.roots.global_bytes;
+  pc->allocated = allocated;
+  pacer_finish_cycle(&pace_pacer, pc);
+  atomic_store(&gc_allocate_black, 1);
+  atomic_store(&gc.live, (int64_t)cy->mark.marked_bytes);
+}
+
+/* A mark with the world stopped throughout.  False if the cycle had to be
+ * abandoned. */
+static bool gc_mark_stw(cycle_t *cy, uintptr_t self_sp) {
+  pace_pause_begin((int64_t)cy->t_start);
+  if (!gc_stop()) {
+    pace_pause_end((int64_t)os_monotonic_ns());
+    return false;
+  }
+  bool ok = roots_collect(&gc.roots, &gc.world, self_sp);
+  cy->t_mark = os_monotonic_ns();
+  uint64_t cpu0 = os_thread_cpu_ns();
+  if (ok) {
+    mark_clear();
+    pacer_cycle_t pc = gc_pacer_input(cy, cy->markers);
+    pacer_begin(&pace_pacer, &pc);
+    mark_from_roots(&gc.roots, cy->markers, &cy->mark);
+    gc_mark_done(cy, &pc, 0);
+  }
+  cy->helper_cpu = markers_take_cpu_ns();
+  cy->mark_cpu = os_thread_cpu_ns() - cpu0 + cy->helper_cpu;
+  cy->t_term = os_monotonic_ns();
+  cy->heap_end = cy->heap_start;
+  threads_start_world(&gc.world);
+  cy->t_end = os_monotonic_ns();
+  cy->pause_ns = cy->t_end - cy->t_start;
+  pace_pause_end((int64_t)cy->t_end);
+  if (!ok) gc_roots_failed();
   return ok;
+}
+
+/*
+ * Whether cycles should mark beside the program (concurrent=1): from
+ * GC_CONCURRENT_MIN_BYTES live, and not while the memory limit sets the
+ * goal below GOGC's.  There cycles follow one another (the live heap is
+ * near or over the limit): the program would take write faults on every
+ * page all the time, pauses are no longer what hurts, and with the world
+ * stopped the CPU limiter keeps the collector to half the CPU as designed.
+ */
+static bool gc_wants_concurrent(const pacegc_config_t *c) {
+  if (c->concurrent != 1) return c->concurrent == 2;
+  bool limit_bound = pace_pacer.mem_limit != PACER_NO_LIMIT &&
+                     pacer_memory_limit_goal(&pace_pacer) < pace_pacer.gcpercent_goal;
+  return gc.last_live_bytes >= GC_CONCURRENT_MIN_BYTES && !limit_bound;
+}
+
+/* Whether this cycle may mark beside the program; the first time it may
+ * not, the trace says why. */
+static bool gc_concurrent_ok(const pacegc_config_t *c) {
+  /* A cycle a program thread runs itself (pacegc_collect, gcstress, a
+   * heap over budget) holds that thread anyway: with concurrent=1 it
+   * stops the world, cheaper than arming tracking for it. */
+  if (!gc_wants_concurrent(c) || (c->concurrent == 1 && !background_is_me())) return false;
+  const char *why, *detail = NULL;
+  wtrack_status_t s;
+  if (os_seccomp_filtered()) {
+    why = "concurrent marking is off under a seccomp filter, which might kill the process "
+          "for userfaultfd or process_vm_readv: cycles mark with the world stopped";
+  } else if (!range_reserved()) {
+    why = "concurrent marking is off under RLIMIT_AS (the heap is mapped piece by piece): "
+          "cycles mark with the world stopped";
+  } else if ((s = dirty_available()) != WTRACK_OK) {
+    why = "concurrent marking is off, write tracking cannot be had: cycles mark with the "
+          "world stopped";
+    detail = wtrack_status_text(s);
+  } else {
+    return true;
+  }
+  if (!gc.told_stw && c->gctrace > 0) {
+    gc.told_stw = true;
+    trace_write_note(why, detail);
+  }
+  return false;
+}
+
+/* The markers of a concurrent mark.  On the background thread, Go's
+ * dedicated workers and, where rounding leaves a share over, one
+ * fractional worker that sleeps to keep to it (pacer.h §3.1).  On a
+ * program's thread (pacegc_collect, gcstress, a heap over budget) the
+ * thread waits for the cycle anyway: every marker runs flat out. */
+static int gc_concurrent_markers(const pacegc_config_t *c) {
+  if (!background_is_me()) return markers_prepare(c->maxprocs);
+  int dedicated = pace_pacer.dedicated_workers;
+  double fraction = pace_pacer.fractional_goal * c->maxprocs;
+  int want = dedicated + (fraction > 0 ? 1 : 0);
+  int n = markers_prepare(want < 1 ? 1 : want);
+  if (fraction > 0 && n == want) markers_set_fraction(n - 1, fraction);
+  else if (dedicated == 0) markers_set_fraction(0, fraction);
+  return n;
+}
+
+/* Go's revise: the assist ratio follows the heap and the work done. */
+static void gc_revise(void) {
+  int64_t live = atomic_load(&gc.live);
+  pace_pacer.heap_live = live > 0 ? (uint64_t)live : 0;
+  pace_pacer.heap_scan_work = mark_scan_progress();
+  pacer_revise(&pace_pacer);
+  gc_publish_assist_ratio();
+}
+
+/* Beside the program: the roots of the first stop, then the pages written
+ * meanwhile, round after round.  False if the heap's written pages could
+ * not be read: the final stop then marks everything again. */
+static bool gc_mark_beside(cycle_t *cy, const pacegc_config_t *c) {
+  uint64_t cpu0 = os_thread_cpu_ns();
+  int n = gc_concurrent_markers(c);
+  mark_ranges(&gc.roots, n, true);
+  gc_revise();
+  bool heap_ok = true;
+  for (int round = 0; round < GC_DIRTY_ROUNDS_MAX; round++) {
+    gc.dirty.n = 0;
+    gc.dirty.global_bytes = gc.dirty.heap_bytes = gc.dirty.stack_bytes = 0;
+    gc.dirty.overflow = false;
+    if (!dirty_collect(&gc.dirty)) {
+      heap_ok = false;
+      break;
+    }
+    size_t written = gc.dirty.heap_bytes + gc.dirty.global_bytes;
+    gc_revise();
+    if (written == 0) break;
+    mark_ranges(&gc.dirty, n, true);
+    if (written < GC_DIRTY_SMALL) break;
+  }
+  markers_set_fraction(-1, 0);
+  cy->helper_cpu = markers_take_cpu_ns();
+  cy->mark_cpu = os_thread_cpu_ns() - cpu0 + cy->helper_cpu;
+  return heap_ok;
+}
+
+/* The final stop's marking: the roots tracking does not cover and the
+ * pages written since the last round; everything again if those could
+ * not be read. */
+static void gc_mark_final(cycle_t *cy, bool heap_ok) {
+  gc.dirty.n = 0;
+  gc.dirty.global_bytes = gc.dirty.heap_bytes = gc.dirty.stack_bytes = 0;
+  gc.dirty.overflow = false;
+  if (heap_ok && dirty_collect(&gc.dirty)) {
+    dirty_untracked(&gc.roots, &gc.dirty);
+    if (!gc.dirty.overflow) {
+      mark_ranges(&gc.dirty, cy->markers, false);
+      mark_end(&cy->mark);
+      return;
+    }
+  }
+  mark_clear();
+  mark_from_roots(&gc.roots, cy->markers, &cy->mark);
+}
+
+/*
+ * A mostly-concurrent mark: tracking armed, a short stop to collect the
+ * roots and turn on allocate-black, marking beside the program, and a
+ * final stop that reads again what was written since (dirty.h).  The
+ * pauses follow the roots and the pages written in the last round, not
+ * the heap.  False if the cycle had to be abandoned: then nothing is
+ * reclaimed, and the marks are cleared by the next cycle.
+ */
+static bool gc_mark_concurrent(cycle_t *cy, uintptr_t self_sp, const pacegc_config_t *c) {
+  mark_clear();                  /* allocate-black is off: nothing marks */
+  if (!dirty_arm()) {
+    if (!gc.told_stw && c->gctrace > 0) {
+      gc.told_stw = true;
+      trace_write_note("write tracking failed; this cycle marks with the world stopped",
+                       strerror(errno));
+    }
+    return gc_mark_stw(cy, self_sp);
+  }
+  cy->t_start = os_monotonic_ns();
+  pace_pause_begin((int64_t)cy->t_start);
+  if (!gc_stop()) {
+    pace_pause_end((int64_t)os_monotonic_ns());
+    dirty_disarm();
+    return false;
+  }
+  bool ok = roots_collect(&gc.roots, &gc.world, self_sp);
+  pacer_cycle_t pc = gc_pacer_input(cy, c->maxprocs);
+  if (ok) {
+    dirty_protect_roots();
+    mark_begin();
+    atomic_store(&gc_allocate_black, 1);
+    pc.now = (int64_t)os_monotonic_ns();
+    pacer_begin(&pace_pacer, &pc);
+    atomic_store(&gc.assist_ns, 0);
+    gc_publish_assist_ratio();
+    mark_assists(true);
+  }
+  threads_start_world(&gc.world);
+  cy->t_mark = os_monotonic_ns();
+  cy->pause_ns = cy->t_mark - cy->t_start;
+  pace_pause_end((int64_t)cy->t_mark);
+  if (!ok) {
+    dirty_disarm();
+    gc_roots_failed();
+    return false;
+  }
+
+  bool heap_ok = gc_mark_beside(cy, c);
+
+  cy->t_term = os_monotonic_ns();
+  pace_pause_begin((int64_t)cy->t_term);
+  if (!gc_stop()) {
+    pace_pause_end((int64_t)os_monotonic_ns());
+    mark_assists(false);
+    atomic_store(&gc.assist_per_kib, 0);
+    dirty_disarm();
+    atomic_store(&gc_allocate_black, provenance_enabled);
+    return false;
+  }
+  cy->heap_end = atomic_load(&gc.live);
+  mark_assists(false);
+  atomic_store(&gc.assist_per_kib, 0);
+  cy->assist_cpu = atomic_load(&gc.assist_ns);
+  pacer_limiter_add_assist(&pace_pacer.limiter, (int64_t)cy->assist_cpu);
+  pc.assist_ns = (int64_t)cy->assist_cpu;
+  ok = roots_collect(&gc.roots, &gc.world, self_sp);
+  /* The limiter counts the markers' CPU as the collector's (Go: the
+   * dedicated and fractional workers), not only the stops and assists. */
+  pacer_limiter_add_assist(&pace_pacer.limiter, (int64_t)cy->mark_cpu);
+  if (ok) {
+    gc_mark_final(cy, heap_ok);
+    cy->traced_bytes = cy->mark.marked_bytes;
+    int64_t grown = cy->heap_end - cy->heap_start;
+    cy->mark.marked_bytes += grown > 0 ? (size_t)grown : 0;   /* allocated black */
+    gc_mark_done(cy, &pc, grown > 0 ? (uint64_t)grown : 0);
+  }
+  threads_start_world(&gc.world);
+  cy->t_end = os_monotonic_ns();
+  cy->pause_ns += cy->t_end - cy->t_term;
+  pace_pause_end((int64_t)cy->t_end);
+  dirty_disarm();
+  if (!ok) {
+    atomic_store(&gc_allocate_black, provenance_enabled);
+    gc_roots_failed();
+  }
+  return ok;
+}
+
+/* Where the next heap-triggered cycle marks: what this one found live
+ * (traced, not allocated black) decides (GC_CONCURRENT_MIN_BYTES). */
+static void gc_note_mark(const cycle_t *cy, const pacegc_config_t *c) {
+  size_t traced = cy->concurrent ? cy->traced_bytes : cy->mark.marked_bytes;
+  gc.last_live_bytes = traced + gc.roots.global_bytes + gc.roots.stack_bytes;
+  atomic_store(&gc.use_background, gc_wants_concurrent(c));
 }
 
 static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
@@ -319,10 +654,11 @@ static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
   cy.heap_start = atomic_load(&gc.live);
   cy.goal = (int64_t)pacer_heap_goal(&pace_pacer);
   cy.markers = gc.last_scan_bytes >= GC_PARALLEL_MARK_MIN ? markers_prepare(c->maxprocs) : 1;
+  cy.concurrent = gc_concurrent_ok(c);
   uint64_t cpu0 = os_thread_cpu_ns();
-  pace_pause_begin((int64_t)cy.t_start);
-  bool marked = gc_mark_phase(&cy, self_sp);
-  pace_pause_end((int64_t)os_monotonic_ns());
+  if (!cy.concurrent) dirty_release();
+  bool marked = cy.concurrent ? gc_mark_concurrent(&cy, self_sp, c) : gc_mark_stw(&cy, self_sp);
+  cy.helper_cpu += markers_take_cpu_ns();
   if (!marked) return;
 
   uint64_t sweep0 = os_thread_cpu_ns();
@@ -330,9 +666,9 @@ static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
     gc_leaks_off(gc.roots.kernel_io, c);
   /* A kernel queue that could not be read whole may hold the only
    * pointer to anything unmarked, and so may an allocation a parked thread
-   * was publishing that marking could not note (mark.h): nothing is
-   * reclaimed this time. */
-  bool complete = !gc.roots.partial && !cy.mark.unborn_lost;
+   * was publishing that marking could not note (mark.h), or a root range
+   * a concurrent mark could not read: nothing is reclaimed this time. */
+  bool complete = !gc.roots.partial && !cy.mark.unborn_lost && !cy.mark.unreadable;
   gc.partial_streak = gc.roots.partial ? gc.partial_streak + 1 : 0;
   if (gc.partial_streak == GC_PARTIAL_STREAK_TOLD && !gc.told_partial) {
     gc.told_partial = true;
@@ -345,10 +681,10 @@ static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
   }
   if (complete) {
     uint64_t delay = gc_reclaim_delay_ns(c);
-    bool confirm = cy.t_marked - gc.condemned_at_ns >= delay;
+    bool confirm = cy.t_term - gc.condemned_at_ns >= delay;
     sweep(sweep_mode(c), delay == 0 ? SWEEP_AT_ONCE : confirm ? SWEEP_CONFIRM : SWEEP_HOLD,
           &cy.sweep);
-    if (confirm) gc.condemned_at_ns = cy.t_marked;
+    if (confirm) gc.condemned_at_ns = cy.t_term;
   }
   /* With dangling=1 allocations keep taking the slow path, to record
    * where they were made; marks outside a sweep are cleared by the next
@@ -359,12 +695,12 @@ static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
   gc.cycles++;
   gc.forced_cycles += forced;
   gc.last_scan_bytes = cy.mark.root_scan_bytes + cy.mark.heap_scan_bytes;
-  gc.cpu_ns += os_thread_cpu_ns() - cpu0 + markers_last_cpu_ns();
-  gc.pause_ns += cy.t_resumed - cy.t_start;
+  gc_note_mark(&cy, c);
+  gc.cpu_ns += os_thread_cpu_ns() - cpu0 + cy.helper_cpu;
+  gc.pause_ns += cy.pause_ns;
   if (c->gctrace > 0) gc_trace(&cy, forced, c);
   heap_read_stats(&hs);
-  pace_cycle_end((int64_t)cy.sweep_cpu, (int64_t)(cy.t_resumed - cy.t_start), &hs,
-                 atomic_load(&gc.live));
+  pace_cycle_end((int64_t)cy.sweep_cpu, (int64_t)cy.pause_ns, &hs, atomic_load(&gc.live));
   atomic_store(&gc.trigger, pace_trigger());
 }
 
@@ -388,12 +724,35 @@ static bool gc_stack_ready(void) {
   return true;
 }
 
+/* The background thread's work (background.h): the heap-triggered cycle
+ * it was asked for, if one is still due.  Its stack is bookkeeping
+ * memory, never a root. */
+static void gc_background_cycle(void) {
+  pthread_mutex_lock(&gc.lock);
+  gc_inside = true;
+  if (!atomic_load(&gc.disabled) && os_monotonic_ns() >= atomic_load(&gc.retry_at) &&
+      gc_heap_cycle_ok())
+    gc_cycle(GC_HEAP, (uintptr_t)__builtin_frame_address(0));
+  gc_inside = false;
+  pthread_mutex_unlock(&gc.lock);
+}
+
 typedef struct cycle_call { gc_reason_t why; uintptr_t self_sp; } cycle_call_t;
+
+/* A heap-triggered cycle that may mark beside the program goes to the
+ * background thread, so that this one allocates on, unless the heap is
+ * over budget: then this thread pays. */
+static bool gc_to_background(gc_reason_t why) {
+  return why == GC_HEAP && atomic_load_explicit(&gc.use_background, memory_order_relaxed) &&
+         !gc_over_budget();
+}
 
 static void gc_cycle_call(void *arg) {
   const cycle_call_t *c = arg;
   if (c->why == GC_TICK) gc_tick_locked((int64_t)os_monotonic_ns());
-  else gc_cycle(c->why, c->self_sp);
+  else if (!gc_to_background(c->why) || !background_start(gc_background_cycle) ||
+           !background_request())
+    gc_cycle(c->why, c->self_sp);
 }
 
 /* Runs inside the program's malloc, free or realloc call, which must not
@@ -402,10 +761,14 @@ static void gc_cycle_call(void *arg) {
  * leave the world stopped, and the thread's own stack may be too small. */
 void gc_collect(gc_reason_t why) {
   int saved_errno = errno;
-  if (atomic_load_explicit(&gc.disabled, memory_order_relaxed)) return;
+  if (atomic_load_explicit(&gc.disabled, memory_order_relaxed) || gc_inside) return;
   if (why != GC_USER && why != GC_TICK &&
       os_monotonic_ns() < atomic_load_explicit(&gc.retry_at, memory_order_relaxed))
     return;
+  if (gc_to_background(why) && background_request()) {
+    errno = saved_errno;
+    return;
+  }
   if (why == GC_USER) {
     pthread_mutex_lock(&gc.lock);
   } else if (pthread_mutex_trylock(&gc.lock) != 0) {
@@ -435,7 +798,9 @@ void gc_collect(gc_reason_t why) {
   OS_SAVE_REGISTERS(regs);
   cycle_call_t call = { why, (uintptr_t)regs < (uintptr_t)__builtin_frame_address(0)
                                  ? (uintptr_t)regs : (uintptr_t)__builtin_frame_address(0) };
+  gc_inside = true;
   os_call_on_stack(gc.stack + GC_STACK_SIZE, gc_cycle_call, &call);
+  gc_inside = false;
   __asm__ volatile("" : : "r"(regs) : "memory");   /* keep regs alive to here */
   os_restore_signals(&mask);
   pthread_mutex_unlock(&gc.lock);
@@ -454,6 +819,8 @@ void gc_after_fork_child(void) {
   threads_after_fork_child();
   kernroots_after_fork_child();
   markers_after_fork_child();
+  dirty_after_fork_child();
+  background_after_fork_child();
 }
 
 void gc_read_stats(pacegc_stats_t *out) {

@@ -1,10 +1,14 @@
 /*
- * One collection cycle, end to end: stop the world, collect the roots,
- * mark, resume, sweep, report to the trigger and the trace.
+ * One collection cycle, end to end: mark (with the world stopped, or
+ * beside the program between two short stops: dirty.h), sweep, report to
+ * the pacer and the trace.
  *
  * The heap tells gc.c how many bytes were allocated and freed (in batches,
- * per thread); gc.c decides when a cycle starts.  Cycles run on the thread
- * that crossed the trigger, or on the one that called pacegc_collect().
+ * per thread); gc.c decides when a cycle starts.  A heap-triggered cycle
+ * runs on the background collector thread (background.h), or on the
+ * thread that crossed the trigger when there is none or the heap is over
+ * budget; pacegc_collect() and gcstress cycles run on the calling thread.
+ * While a concurrent mark runs, threads that allocate assist it.
  */
 #ifndef PACEGC_GC_H
 #define PACEGC_GC_H
@@ -24,7 +28,7 @@ extern int64_t gc_flush_bytes;
 void gc_init(void);
 
 /* Adds a thread's batch of net allocated bytes (and allocation count, for
- * gcstress); may run a cycle. */
+ * gcstress); may assist a concurrent mark, start or run a cycle. */
 void gc_note_alloc(int64_t net_bytes, long allocations);
 
 typedef enum gc_reason {

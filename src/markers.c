@@ -4,6 +4,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
 
 #include "mark.h"
 #include "meta.h"
@@ -25,6 +28,13 @@ static struct {
   int finished;
   uint64_t cpu_ns;
   int registered;
+  /* markers_set_fraction: the fractional worker and its budget. */
+  int fractional_id;
+  double fraction;
+  uint64_t pace_wall0, pace_cpu0;   /* at its first markers_pace; 0: not yet */
+  uint64_t idle_check_at;           /* next look at the CPU's idleness */
+  long switches;                    /* its involuntary switches so far */
+  bool idle;                        /* a CPU was idle at the last look */
 } mk = { .lock = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER,
          .done = PTHREAD_COND_INITIALIZER };
 
@@ -89,7 +99,6 @@ void markers_run(int n) {
   pthread_mutex_lock(&mk.lock);
   mk.running = n;
   mk.finished = 0;
-  mk.cpu_ns = 0;
   mk.generation++;
   pthread_cond_broadcast(&mk.go);
   pthread_mutex_unlock(&mk.lock);
@@ -100,7 +109,72 @@ void markers_run(int n) {
   pthread_mutex_unlock(&mk.lock);
 }
 
-uint64_t markers_last_cpu_ns(void) { return mk.cpu_ns; }
+uint64_t markers_take_cpu_ns(void) {
+  pthread_mutex_lock(&mk.lock);
+  uint64_t cpu = mk.cpu_ns;
+  mk.cpu_ns = 0;
+  pthread_mutex_unlock(&mk.lock);
+  return cpu;
+}
+
+void markers_set_fraction(int fractional_id, double fraction) {
+  mk.fractional_id = fractional_id;
+  mk.fraction = fraction;
+  mk.pace_wall0 = mk.pace_cpu0 = 0;
+  mk.idle = false;
+}
+
+/* Longest single sleep: the worker looks again at least this often. */
+#define PACE_SLEEP_MAX_NS 10000000ull
+/* How often the fractional worker asks whether a CPU is idle. */
+#define IDLE_CHECK_NS 2000000ull
+
+static long involuntary_switches(void) {
+  struct rusage ru;
+  return os_syscall2(SYS_getrusage, RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : -1;
+}
+
+/*
+ * Go's idle mark workers: a processor with nothing else to run marks.
+ * Here, a CPU is taken for idle when the worker, running flat out, was
+ * not preempted since the last look: nothing else of this process or of
+ * any other wanted its CPU (CPU other processes use is not idle), and
+ * the worker does not sleep.  It keeps its normal priority: in
+ * SCHED_IDLE, a busy machine would starve it, and the mark with it.
+ */
+static bool cpu_idle(uint64_t now) {
+  if (now < mk.idle_check_at) return mk.idle;
+  long sw = involuntary_switches();
+  mk.idle = sw >= 0 && sw == mk.switches && mk.idle_check_at != 0;
+  mk.switches = sw;
+  mk.idle_check_at = now + IDLE_CHECK_NS;
+  return mk.idle;
+}
+
+void markers_pace(int id) {
+  if (id != mk.fractional_id || mk.fraction <= 0) return;
+  uint64_t now = os_monotonic_ns(), cpu = os_thread_cpu_ns();
+  if (mk.pace_wall0 == 0) {
+    mk.pace_wall0 = now;
+    mk.pace_cpu0 = cpu;
+    mk.idle_check_at = 0;
+    cpu_idle(now);
+    return;
+  }
+  /* Time on an idle CPU is not counted against the fraction. */
+  if (cpu_idle(now)) {
+    mk.pace_wall0 = now;
+    mk.pace_cpu0 = cpu;
+    return;
+  }
+  /* Sleep until cpu / wall is back at the fraction. */
+  double due = (double)(cpu - mk.pace_cpu0) / mk.fraction;
+  double ahead = due - (double)(now - mk.pace_wall0);
+  if (ahead <= 0) return;
+  uint64_t ns = ahead > (double)PACE_SLEEP_MAX_NS ? PACE_SLEEP_MAX_NS : (uint64_t)ahead;
+  struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+  os_syscall2(SYS_nanosleep, &ts, NULL);
+}
 
 /* The helpers did not survive the fork. */
 void markers_after_fork_child(void) {

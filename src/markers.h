@@ -16,12 +16,24 @@
  * the world.  Returns how many markers can run (1 if none could start). */
 int markers_prepare(int n);
 
-/* With the world stopped: runs mark_work(0) here and mark_work(1..n-1) on
- * the helpers; returns when all are done. */
+/* Runs mark_work(0) here and mark_work(1..n-1) on the helpers; returns
+ * when all are done.  With the world stopped, or beside the program for a
+ * concurrent mark. */
 void markers_run(int n);
 
-/* CPU time the helpers spent in the last markers_run. */
-uint64_t markers_last_cpu_ns(void);
+/* CPU time the helpers spent marking since the last call. */
+uint64_t markers_take_cpu_ns(void);
+
+/*
+ * A concurrent mark's share of the CPU, as Go's background workers take
+ * it (pacer.h, §3.1): markers 0..n-1 run flat out but the last, the
+ * fractional worker when `fraction` is above 0, which keeps its CPU time
+ * to `fraction` of the time since its first markers_pace() by sleeping
+ * there.  markers_pace(id) is called by each marker now and then while
+ * the program runs; 0 for `fraction` (the default) never sleeps.
+ */
+void markers_set_fraction(int fractional_id, double fraction);
+void markers_pace(int id);
 
 void markers_after_fork_child(void);
 

@@ -302,6 +302,8 @@ int range_create_arena(void *index, size_t *len) {
   return 0;
 }
 
+bool range_reserved(void) { return !range.on_demand; }
+
 bool range_arena_is_own(unsigned ind) {
   return ind < ARENA_BITS &&
          (atomic_load(&arena_own[ind / 64]) >> (ind % 64) & 1);

@@ -34,5 +34,10 @@ int range_create_arena(void *index, size_t *len);
 /* Whether arena `ind` has pacegc's hooks. */
 bool range_arena_is_own(unsigned ind);
 
+/* Whether the range is reserved whole (not mapped piece by piece under
+ * RLIMIT_AS): its used part then stays mapped, readable, for the
+ * process's life, and a concurrent mark may read any of it. */
+bool range_reserved(void);
+
 
 #endif

@@ -25,6 +25,7 @@ void roots_add(roots_t *r, uintptr_t lo, uintptr_t hi, root_kind_t kind) {
   }
   r->ranges[r->n++] = (root_range_t){lo, hi, kind};
   if (kind == ROOT_STACK) r->stack_bytes += hi - lo;
+  else if (kind == ROOT_HEAP) r->heap_bytes += hi - lo;
   else r->global_bytes += hi - lo;
 }
 

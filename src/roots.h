@@ -24,7 +24,10 @@
 #include "threads.h"
 #include "util.h"
 
-typedef enum { ROOT_GLOBAL, ROOT_STACK } root_kind_t;
+/* ROOT_HEAP: a run of heap pages written while a concurrent mark ran
+ * (dirty.h): the marked allocations in it are read again, their part in
+ * the run. */
+typedef enum { ROOT_GLOBAL, ROOT_STACK, ROOT_HEAP } root_kind_t;
 
 typedef struct root_range {
   uintptr_t lo, hi;
@@ -35,7 +38,8 @@ typedef struct roots {
   root_range_t *ranges;     /* meta memory */
   size_t n, cap;
   size_t stack_bytes;       /* bytes of stack ranges */
-  size_t global_bytes;      /* bytes of every other range */
+  size_t global_bytes;      /* bytes of every other range but ROOT_HEAP's */
+  size_t heap_bytes;        /* bytes of ROOT_HEAP ranges */
   bool overflow;            /* more ranges than fit: the cycle must not sweep */
   bool partial;             /* a kernel queue could not be read whole (transit.h):
                                the cycle must not reclaim */

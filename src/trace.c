@@ -172,3 +172,17 @@ void trace_write_scav(const trace_scav_t *s) {
   char line[TRACE_LINE_MAX];
   output(line, trace_format_scav(line, sizeof line, s));
 }
+
+void trace_write_note(const char *text, const char *detail) {
+  char line[TRACE_LINE_MAX];
+  out_t o = { line, 0, sizeof line - 1 };   /* room for the newline */
+  put_str(&o, "pacegc: ");
+  put_str(&o, text);
+  if (detail && *detail) {
+    put_str(&o, " (");
+    put_str(&o, detail);
+    put_char(&o, ')');
+  }
+  line[o.n++] = '\n';
+  output(line, o.n);
+}

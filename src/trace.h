@@ -78,4 +78,9 @@ typedef struct trace_scav {
 size_t trace_format_scav(char *buf, size_t cap, const trace_scav_t *s);
 void trace_write_scav(const trace_scav_t *s);
 
+/* One line of pacegc's own about the collector, to the trace:
+ *   pacegc: TEXT[ (DETAIL)]
+ * cut at TRACE_LINE_MAX. */
+void trace_write_note(const char *text, const char *detail);
+
 #endif

@@ -16,10 +16,12 @@ status=0
 meson test -C build --print-errorlogs --num-processes 2 "$@" || status=$?
 if [ $# -eq 0 ]; then
   tools/build.sh checks
-  # The long soaks (signal storms, EINTR loops) stay in build/ only.
+  # The long soaks (signal storms, EINTR loops, the slowest programs with
+  # every cycle concurrent) stay in build/ only.
   mapfile -t checked < <(meson test -C build-checks --list 2>/dev/null |
     sed -n 's|^pacegc:[a-z]* / ||p' |
-    grep -E '^(unit/|stw|programs/|gc/honor/)' | grep -vE 'signals-altstack|/eintr$')
+    grep -E '^(unit/|stw|programs/|gc/honor/)' |
+    grep -vE 'signals-altstack|eintr$|concurrent-(fork|forkcycle|stress)$')
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-checks --print-errorlogs --num-processes 2 "${checked[@]}" || status=$?
   logs+=(build-checks/meson-logs/testlog.json)

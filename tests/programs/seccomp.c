@@ -12,8 +12,10 @@
  * 4 MiB) and leaks 16 MiB, with a helper thread allocating alongside; then
  * it installs a filter for every thread (seccomp(2) with
  * SECCOMP_FILTER_FLAG_TSYNC, raw BPF, after PR_SET_NO_NEW_PRIVS) that
- * refuses open, openat and openat2, and leaks 96 MiB more in small and
- * medium objects while replacing part of the live set; at the end it
+ * refuses open, openat and openat2 (and userfaultfd, which the program
+ * never calls and pacegc's concurrent marking would: it must then mark
+ * with the world stopped, tests/concurrent.sh), and leaks 96 MiB more in
+ * small and medium objects while replacing part of the live set; at the end it
  * checks every live node and prints a checksum of the live set.
  *
  *   seccomp ACTION [closeall] [fork]
@@ -197,6 +199,9 @@ static void sandbox(uint32_t deny)
 		__NR_open,
 #endif
 		__NR_openat, __NR_openat2,
+		/* What the program never calls, pacegc might (write tracking
+		 * for concurrent marking): a filter may forbid it too. */
+		__NR_userfaultfd,
 	};
 	const unsigned nnrs = sizeof nrs / sizeof nrs[0];
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,

@@ -84,6 +84,7 @@ static void expect_defaults_except(const char *field) {
   if (strcmp(field, "reclaim")) ck_assert_int_eq(cfg.reclaim, d.reclaim);
   if (strcmp(field, "stop_signal")) ck_assert_int_eq(cfg.stop_signal, d.stop_signal);
   if (strcmp(field, "ptrace")) ck_assert_int_eq(cfg.ptrace, d.ptrace);
+  if (strcmp(field, "concurrent")) ck_assert_int_eq(cfg.concurrent, d.concurrent);
   if (strcmp(field, "trace")) ck_assert_int_eq(cfg.trace.dest, d.trace.dest);
 }
 
@@ -447,6 +448,13 @@ START_TEST(godebug_good) {
   ck_assert_int_eq(parse1("PACEGC_GODEBUG", "ptrace=0"), 0);
   ck_assert_int_eq(cfg.ptrace, 0);
   expect_defaults_except("ptrace");
+  ck_assert_int_eq(parse1("PACEGC_GODEBUG", "concurrent=1"), 0);
+  ck_assert_int_eq(cfg.concurrent, 1);
+  expect_defaults_except("concurrent");
+  ck_assert_int_eq(parse1("PACEGC_GODEBUG", "concurrent=2"), 0);
+  ck_assert_int_eq(cfg.concurrent, 2);
+  ck_assert_int_eq(parse1("PACEGC_GODEBUG", "concurrent=3"), 1);
+  ck_assert_int_eq(cfg.concurrent, 0);
 }
 END_TEST
 
