@@ -474,6 +474,7 @@ void mark_assists(bool open) {
 static size_t move_top(mark_stack_t *to, mark_stack_t *from, size_t n) {
   if (n > from->n) n = from->n;
   if (to->n + n > to->cap && !stack_grow(to, to->n + n)) n = to->cap - to->n;
+  if (n == 0) return 0;                  /* items may be NULL: no memcpy */
   memcpy(to->items + to->n, from->items + from->n - n, n * sizeof(uintptr_t));
   to->n += n;
   from->n -= n;
