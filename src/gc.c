@@ -445,6 +445,13 @@ static bool gc_wants_concurrent(const pacegc_config_t *c) {
   return gc.last_live_bytes >= GC_CONCURRENT_MIN_BYTES && !limit_bound;
 }
 
+/* Why marking stops the world, in the trace, once per process. */
+static void gc_tell_stw(const pacegc_config_t *c, const char *why, const char *detail) {
+  if (gc.told_stw || c->gctrace <= 0) return;
+  gc.told_stw = true;
+  trace_write_note(why, detail);
+}
+
 /* Whether this cycle may mark beside the program; the first time it may
  * not, the trace says why. */
 static bool gc_concurrent_ok(const pacegc_config_t *c) {
@@ -467,10 +474,7 @@ static bool gc_concurrent_ok(const pacegc_config_t *c) {
   } else {
     return true;
   }
-  if (!gc.told_stw && c->gctrace > 0) {
-    gc.told_stw = true;
-    trace_write_note(why, detail);
-  }
+  gc_tell_stw(c, why, detail);
   return false;
 }
 
@@ -509,9 +513,7 @@ static bool gc_mark_beside(cycle_t *cy, const pacegc_config_t *c) {
   gc_revise();
   bool heap_ok = true;
   for (int round = 0; round < GC_DIRTY_ROUNDS_MAX; round++) {
-    gc.dirty.n = 0;
-    gc.dirty.global_bytes = gc.dirty.heap_bytes = gc.dirty.stack_bytes = 0;
-    gc.dirty.overflow = false;
+    roots_reset(&gc.dirty);
     if (!dirty_collect(&gc.dirty)) {
       heap_ok = false;
       break;
@@ -532,9 +534,7 @@ static bool gc_mark_beside(cycle_t *cy, const pacegc_config_t *c) {
  * pages written since the last round; everything again if those could
  * not be read. */
 static void gc_mark_final(cycle_t *cy, bool heap_ok) {
-  gc.dirty.n = 0;
-  gc.dirty.global_bytes = gc.dirty.heap_bytes = gc.dirty.stack_bytes = 0;
-  gc.dirty.overflow = false;
+  roots_reset(&gc.dirty);
   if (heap_ok && dirty_collect(&gc.dirty)) {
     dirty_untracked(&gc.roots, &gc.dirty);
     if (!gc.dirty.overflow) {
@@ -558,11 +558,8 @@ static void gc_mark_final(cycle_t *cy, bool heap_ok) {
 static bool gc_mark_concurrent(cycle_t *cy, uintptr_t self_sp, const pacegc_config_t *c) {
   mark_clear();                  /* allocate-black is off: nothing marks */
   if (!dirty_arm()) {
-    if (!gc.told_stw && c->gctrace > 0) {
-      gc.told_stw = true;
-      trace_write_note("write tracking failed; this cycle marks with the world stopped",
-                       strerror(errno));
-    }
+    gc_tell_stw(c, "write tracking failed; this cycle marks with the world stopped",
+                strerror(errno));
     return gc_mark_stw(cy, self_sp);
   }
   cy->t_start = os_monotonic_ns();

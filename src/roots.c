@@ -16,6 +16,12 @@ static bool roots_grow(roots_t *r) {
   return true;
 }
 
+void roots_reset(roots_t *r) {
+  r->n = 0;
+  r->stack_bytes = r->global_bytes = r->heap_bytes = 0;
+  r->overflow = r->partial = false;
+}
+
 void roots_add(roots_t *r, uintptr_t lo, uintptr_t hi, root_kind_t kind) {
   lo = align_up(lo, sizeof(uintptr_t));
   if (hi <= lo) return;

@@ -48,6 +48,9 @@ typedef struct roots {
 
 void roots_add(roots_t *r, uintptr_t lo, uintptr_t hi, root_kind_t kind);
 
+/* Empties r (its table kept for the next use). */
+void roots_reset(roots_t *r);
+
 /* Sorts spans by address and merges those that overlap or touch; returns
  * the new count. */
 size_t spans_normalize(span_t *s, size_t n);

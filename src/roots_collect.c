@@ -169,9 +169,7 @@ static void check_disjoint(const roots_t *r, size_t from, const span_t *excl, si
 #endif
 
 bool roots_collect(roots_t *r, const world_t *w, uintptr_t self_sp) {
-  r->n = 0;
-  r->stack_bytes = r->global_bytes = r->heap_bytes = 0;
-  r->overflow = r->partial = false;
+  roots_reset(r);
   resident_prepare();
   if (!maps_read(&rs.maps)) return false;
 
