@@ -193,6 +193,8 @@ static const option_t godebug_keys[] = {
   { .name = "stopsignal", .kind = KIND_INT, FIELD(stop_signal), .min = 34, .max = 64,
     .words = auto_words, .expect = "not a real-time signal number (34..64) or \"auto\"" },
   { .name = "ptrace", .kind = KIND_INT, FIELD(ptrace), .max = 1, .expect = "not 0 or 1" },
+  { .name = "stopblocked", .kind = KIND_INT, FIELD(stop_blocked), .max = 1,
+    .expect = "not 0 or 1" },
   { .name = "concurrent", .kind = KIND_INT, FIELD(concurrent), .max = 2,
     .expect = "not 0, 1 or 2" },
 };

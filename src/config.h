@@ -49,6 +49,8 @@ typedef struct pacegc_config {
   int stop_signal;        /* stopsignal=N: the real-time signal that stops
                              threads; 0 (auto) picks SIGRTMAX-2 */
   int ptrace;             /* ptrace=0: never stop a thread with ptrace */
+  int stop_blocked;       /* stopblocked=1: signal threads inside blocking
+                             calls too (blocking.h) */
   int concurrent;         /* concurrent=1: mark beside the program where
                              write tracking can be had and the heap is big
                              enough to pay for it; 0 (default): always with

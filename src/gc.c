@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 
 #include "background.h"
+#include "blocking.h"
 #include "config.h"
 #include "dirty.h"
 #include "heap.h"
@@ -135,6 +136,7 @@ void gc_init(void) {
   provenance_enabled = c->dangling && c->free_mode == FREE_DEFER;
   atomic_store(&gc_allocate_black, provenance_enabled);
   threads_init(c->stop_signal, c->ptrace != 0);
+  blocking_init(c->stop_blocked == 0);
 }
 
 static bool gc_heap_due(int64_t live) {
@@ -814,6 +816,7 @@ void gc_after_fork_child(void) {
   atomic_store(&gc_allocate_black, provenance_enabled);
   pace_after_fork_child();
   threads_after_fork_child();
+  blocking_after_fork_child();
   kernroots_after_fork_child();
   markers_after_fork_child();
   dirty_after_fork_child();

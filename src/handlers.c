@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <ucontext.h>
 
+#include "blocking.h"
 #include "os.h"
 #include "threads.h"
 
@@ -22,31 +23,39 @@ static _Atomic(void (*)(int, siginfo_t *, void *)) info_handlers[NSIG];
  * not: while the handler runs, the program has it blocked. */
 static _Atomic bool masks_stop[NSIG];
 
+/* The program's handler runs outside any blocking call it interrupted
+ * (blocking.h): it is the program's code. */
 static void trampoline_plain(int sig) {
   thread_ctl.handled++;
   sighandler_t h = atomic_load_explicit(&plain_handlers[sig], memory_order_relaxed);
+  bool inside;
+  blocking_rec_t *b = blocking_suspend(&inside);
   if (!atomic_load_explicit(&masks_stop[sig], memory_order_relaxed)) {
     h(sig);
-    return;
+  } else {
+    sig_atomic_t was = thread_ctl.prog_blocked;
+    thread_ctl.prog_blocked = 1;
+    h(sig);
+    handlers_set_blocked(was);
   }
-  sig_atomic_t was = thread_ctl.prog_blocked;
-  thread_ctl.prog_blocked = 1;
-  h(sig);
-  handlers_set_blocked(was);
+  blocking_resume(b, inside);
 }
 
 static void trampoline_info(int sig, siginfo_t *si, void *uc) {
   thread_ctl.handled++;
   void (*h)(int, siginfo_t *, void *) = atomic_load_explicit(&info_handlers[sig],
                                                              memory_order_relaxed);
+  bool inside;
+  blocking_rec_t *b = blocking_suspend(&inside);
   if (!atomic_load_explicit(&masks_stop[sig], memory_order_relaxed)) {
     h(sig, si, uc);
-    return;
+  } else {
+    sig_atomic_t was = thread_ctl.prog_blocked;
+    thread_ctl.prog_blocked = 1;
+    h(sig, si, uc);
+    handlers_set_blocked(was);
   }
-  sig_atomic_t was = thread_ctl.prog_blocked;
-  thread_ctl.prog_blocked = 1;
-  h(sig, si, uc);
-  handlers_set_blocked(was);
+  blocking_resume(b, inside);
 }
 
 /* What the program asked for, from what the kernel holds. */
@@ -305,10 +314,13 @@ static void run_program_handler(int sig, const struct sigaction *a, siginfo_t *i
   uintptr_t outer = thread_ctl.prog_handler_frame;
   if (!(a->sa_flags & SA_NODEFER)) thread_ctl.prog_handler_frame = (uintptr_t)__builtin_frame_address(0);
   thread_ctl.handled++;
+  bool inside;
+  blocking_rec_t *b = blocking_suspend(&inside);
   os_sigmask(SIG_SETMASK, &during, &all);
   if (a->sa_flags & SA_SIGINFO) a->sa_sigaction(sig, info, uc);
   else a->sa_handler(sig);
   os_sigmask(SIG_SETMASK, &all, NULL);
+  blocking_resume(b, inside);
   thread_ctl.prog_handler_frame = outer;
 }
 

@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 
+#include "blocking.h"
 #include "config.h"
 #include "gc.h"
 #include "heap.h"
@@ -22,6 +23,7 @@ __attribute__((constructor(101))) static void pacegc_start(void) {
   restart_init();
   restart_io_init();
   restart_ipc_init();
+  condwrap_init();
   heap_ensure_init();
   heap_configure(c);
   /* Registered after jemalloc's own handlers, so ours run first in the

@@ -172,16 +172,20 @@ static size_t syscall_got(const ucontext_t *uc) {
   return (after || !known) && ret > 0 ? (size_t)ret : 0;
 }
 
-void landing_capture(landed_t *out, const ucontext_t *uc) {
-  const landing_spans_t *run = &L.run[L.cur];
+static void capture(const landing_t *l, landed_t *out, const ucontext_t *uc) {
+  const landing_spans_t *run = &l->run[l->cur];
   memcpy(out->s, run->s, run->n * sizeof *run->s);
   out->n = run->n;
-  sig_atomic_t state = L.state;
+  sig_atomic_t state = l->state;
   if (state == LANDING_IDLE) return;
-  size_t got = state == LANDING_GOT ? L.got : uc != NULL ? syscall_got(uc) : 0;
+  size_t got = state == LANDING_GOT ? l->got : uc != NULL ? syscall_got(uc) : 0;
   landing_spans_t call;
-  call_clip(&L.call, L.call_msgs, got, &call);
+  call_clip(&l->call, l->call_msgs, got, &call);
   keep_tail(&call);
   memcpy(out->s + out->n, call.s, call.n * sizeof *call.s);
   out->n += call.n;
 }
+
+void landing_capture(landed_t *out, const ucontext_t *uc) { capture(&L, out, uc); }
+
+void landing_copy(landed_t *out, const landing_t *l) { capture(l, out, NULL); }

@@ -82,4 +82,8 @@ void landing_end_mmsg(const struct mmsghdr *v, int r);
  * a receive, as the collecting thread is not). */
 void landing_capture(landed_t *out, const ucontext_t *uc);
 
+/* Another thread's record, read while that thread is inside a blocking
+ * call (blocking.h), which is never a receive. */
+void landing_copy(landed_t *out, const landing_t *l);
+
 #endif

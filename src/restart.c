@@ -9,6 +9,8 @@
 
 #include "restart.h"
 
+#include "blocking.h"
+
 #include "os.h"
 
 /* glibc's functions behind the wrappers below, looked up at start-up. */
@@ -92,7 +94,7 @@ static int sleep_until(clockid_t clock, int flags, const struct timespec *req,
   struct timespec want = *req, left;
   for (;;) {
     signals_seen_t before = restart_seen();
-    int err = libc.clock_nanosleep(clock, flags, &want, &left);
+    int err = BLOCKING_CALL(libc.clock_nanosleep(clock, flags, &want, &left));
     if (!restart_parked_only(err, before)) {
       if (err == EINTR && rem != NULL && relative)
         *rem = flags & TIMER_ABSTIME ? ns_timespec(due - clock_now_ns(clock)) : left;
@@ -147,7 +149,7 @@ static int wait_poll(struct pollfd *fds, nfds_t n, int timeout_ms) {
   deadline_t d = restart_deadline(timeout_ms < 0 ? NULL : &t);
   for (;;) {
     signals_seen_t before = restart_seen();
-    int r = libc.poll(fds, n, timeout_ms);
+    int r = BLOCKING_CALL(libc.poll(fds, n, timeout_ms), (uintptr_t)fds);
     if (r >= 0 || !restart_parked_only(errno, before)) return r;
     timeout_ms = restart_left_ms(&d);
   }
@@ -158,7 +160,8 @@ static int wait_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeo
   if (LIBC(ppoll) == NULL) return errno = ENOSYS, -1;
   sigset_t buf;
   mask = filtered(mask, &buf);
-  RESTART_TIMED(int, timeout, libc.ppoll(fds, n, timeout, mask));
+  RESTART_TIMED(int, timeout,
+                BLOCKING_CALL(libc.ppoll(fds, n, timeout, mask), (uintptr_t)fds));
 }
 
 EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout_ms) {
@@ -192,7 +195,8 @@ EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *timeou
   for (;;) {
     /* The sets are left as they were when the call fails (select(2)). */
     signals_seen_t before = restart_seen();
-    int res = libc.select(n, r, w, e, timeout);
+    int res = BLOCKING_CALL(libc.select(n, r, w, e, timeout), (uintptr_t)r, (uintptr_t)w,
+                            (uintptr_t)e, (uintptr_t)timeout);
     if (res >= 0 || !restart_parked_only(errno, before)) return res;
     if (!d.forever) {
       t = restart_left(&d);
@@ -206,7 +210,8 @@ EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec
   if (LIBC(pselect) == NULL) return errno = ENOSYS, -1;
   sigset_t buf;
   mask = filtered(mask, &buf);
-  RESTART_TIMED(int, timeout, libc.pselect(n, r, w, e, timeout, mask));
+  RESTART_TIMED(int, timeout, BLOCKING_CALL(libc.pselect(n, r, w, e, timeout, mask),
+                                            (uintptr_t)r, (uintptr_t)w, (uintptr_t)e));
 }
 
 static int wait_epoll(int epfd, struct epoll_event *events, int max, int timeout_ms,
@@ -218,7 +223,8 @@ static int wait_epoll(int epfd, struct epoll_event *events, int max, int timeout
   deadline_t d = restart_deadline(timeout_ms < 0 ? NULL : &t);
   for (;;) {
     signals_seen_t before = restart_seen();
-    int r = libc.epoll_pwait(epfd, events, max, timeout_ms, mask);
+    int r = BLOCKING_CALL(libc.epoll_pwait(epfd, events, max, timeout_ms, mask),
+                          (uintptr_t)events);
     if (r >= 0 || !restart_parked_only(errno, before)) return r;
     timeout_ms = restart_left_ms(&d);
   }
@@ -238,5 +244,6 @@ EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max,
   if (LIBC(epoll_pwait2) == NULL) return errno = ENOSYS, -1;
   sigset_t buf;
   mask = filtered(mask, &buf);
-  RESTART_TIMED(int, timeout, libc.epoll_pwait2(epfd, events, max, timeout, mask));
+  RESTART_TIMED(int, timeout, BLOCKING_CALL(libc.epoll_pwait2(epfd, events, max, timeout, mask),
+                                            (uintptr_t)events));
 }

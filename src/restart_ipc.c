@@ -13,6 +13,8 @@
 
 #include "restart.h"
 
+#include "blocking.h"
+
 #include "os.h"
 
 static struct {
@@ -55,20 +57,23 @@ EXPORT int msgsnd(int id, const void *msg, size_t size, int flags) {
 }
 
 EXPORT int semop(int id, struct sembuf *ops, size_t n) {
-  AGAIN(int, semop, libc.semop(id, ops, n));
+  AGAIN(int, semop, BLOCKING_CALL(libc.semop(id, ops, n), (uintptr_t)ops));
 }
 
 EXPORT int semtimedop(int id, struct sembuf *ops, size_t n, const struct timespec *timeout) {
   if (LIBC(semtimedop) == NULL) return errno = ENOSYS, -1;
-  RESTART_TIMED(int, timeout, libc.semtimedop(id, ops, n, timeout));
+  RESTART_TIMED(int, timeout,
+                BLOCKING_CALL(libc.semtimedop(id, ops, n, timeout), (uintptr_t)ops));
 }
 
 EXPORT int sem_timedwait(sem_t *sem, const struct timespec *abstime) {
-  AGAIN(int, sem_timedwait, libc.sem_timedwait(sem, abstime));
+  AGAIN(int, sem_timedwait,
+        BLOCKING_CALL(libc.sem_timedwait(sem, abstime), (uintptr_t)sem, (uintptr_t)abstime));
 }
 
 EXPORT int sem_clockwait(sem_t *sem, clockid_t clock, const struct timespec *abstime) {
-  AGAIN(int, sem_clockwait, libc.sem_clockwait(sem, clock, abstime));
+  AGAIN(int, sem_clockwait, BLOCKING_CALL(libc.sem_clockwait(sem, clock, abstime),
+                                          (uintptr_t)sem, (uintptr_t)abstime));
 }
 
 EXPORT ssize_t mq_timedreceive(mqd_t q, char *msg, size_t len, unsigned *prio,

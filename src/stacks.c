@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 
+#include "blocking.h"
 #include "meta.h"
 #include "os.h"
 #include "threads.h"
@@ -57,6 +58,7 @@ static void register_self(void) {
       forget_locked(i);
   if (make_room_locked()) st.blocks[st.n++] = b;
   os_spin_unlock(&st.lock, &old);
+  blocking_register(b.lo, b.hi);
 }
 
 stack_block_t *stacks_table(size_t *n) {

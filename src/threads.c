@@ -50,6 +50,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "blocking.h"
 #include "handlers.h"
 #include "meta.h"
 #include "os.h"
@@ -92,13 +93,16 @@
 #define RED_ZONE 0
 #endif
 
-enum { TID_EMPTY, TID_SIGNALED, TID_PARKED, TID_GONE, TID_TRACE };
+/* TID_BLOCKING: inside a blocking call when the stop began (blocking.h):
+ * not signalled, its record published by the stopper. */
+enum { TID_EMPTY, TID_SIGNALED, TID_PARKED, TID_GONE, TID_TRACE, TID_BLOCKING };
 
 typedef struct tid_entry {
   pid_t tid;
   int state;
   stop_status_t seen;   /* what the last look at it found, STOP_OK if nothing */
   uint8_t looks;        /* how many looks in a row found that */
+  uint32_t slot;        /* TID_BLOCKING: the slot holding its record */
 } tid_entry_t;
 
 static struct {
@@ -145,6 +149,7 @@ typedef struct stop_ctx {
   stop_status_t trace_why;      /* why the first of them could not park */
   bool traced;                  /* the tracer holds trace[] */
   size_t claimed_untraced;      /* slots claimed when the tracer had them all */
+  size_t dropped;               /* records replaced by a later one */
 } stop_ctx_t;
 
 __thread thread_ctl_t thread_ctl __attribute__((tls_model("initial-exec")));
@@ -192,6 +197,7 @@ static void fill_slot(stopped_thread_t *t, const ucontext_t *uc, uintptr_t sp) {
   t->alt_hi = on_alt ? hi : 0;
   t->normal_sp = on_alt && isp && !isp_on_alt ? isp - RED_ZONE : 0;
   landing_capture(&t->landed, uc);
+  t->blocking = t->dropped = false;
   __atomic_store_n(&t->tid, os_gettid(), __ATOMIC_RELEASE);
 }
 
@@ -528,6 +534,11 @@ static void untrace(stop_ctx_t *c, pid_t tid) {
   if (i < c->ntrace) c->trace[i] = c->trace[--c->ntrace];
 }
 
+static void drop_slot(stop_ctx_t *c, size_t i) {
+  stw.slots[i].dropped = true;
+  c->dropped++;
+}
+
 /*
  * Accounts for the slots published since the last call.  A thread may
  * park before we signal it (a late signal from an abandoned stop); it is
@@ -553,6 +564,15 @@ static bool collect_parked(stop_ctx_t *c) {
     }
     tid_entry_t *e = set_find(c, tid);
     if (!e) return fail(c, STOP_TABLES, tid, 0);
+    if (stw.slots[c->cursor].blocking) {
+      /* The stopper's own record: dropped if a park of the thread came
+       * first. */
+      if (e->state != TID_BLOCKING || e->slot != c->cursor) drop_slot(c, c->cursor);
+      continue;
+    }
+    /* A park (a late signal of an abandoned stop) replaces the record
+     * of the blocking call it interrupted: it lies lower on the stack. */
+    if (e->tid == tid && e->state == TID_BLOCKING) drop_slot(c, e->slot);
     if (e->tid == tid && e->state == TID_PARKED) {
       if (c->traced && trace_index(c, tid) < c->ntrace) continue;
       return fail(c, STOP_TABLES, tid, 0);
@@ -565,17 +585,17 @@ static bool collect_parked(stop_ctx_t *c) {
   return true;
 }
 
-/* Drops what collect_parked() let through for traced threads: empty
- * slots, and for a thread recorded twice the record with the higher sp
- * (the traced one, taken later, lies lower and covers the other).
- * Returns how many slots are left. */
+/* Drops what collect_parked() let through: records it dropped, and for
+ * traced threads empty slots and, for a thread recorded twice, the record
+ * with the higher sp (the traced one, taken later, lies lower and covers
+ * the other).  Returns how many slots are left. */
 static size_t compact_slots(const stop_ctx_t *c, size_t n) {
-  if (!c->traced) return n;
+  if (!c->traced && c->dropped == 0) return n;
   size_t kept[TRACER_MAX], out = 0;
   for (size_t k = 0; k < TRACER_MAX; k++) kept[k] = SIZE_MAX;
   for (size_t i = 0; i < n; i++) {
     stopped_thread_t s = stw.slots[i];
-    if (s.tid == 0) continue;
+    if (s.tid == 0 || s.dropped) continue;
     size_t k = trace_index(c, s.tid);
     if (k < c->ntrace && kept[k] != SIZE_MAX) {
       if (s.sp < stw.slots[kept[k]].sp) stw.slots[kept[k]] = s;
@@ -635,6 +655,33 @@ static bool check_pending(stop_ctx_t *c) {
   return true;
 }
 
+/* A thread inside a blocking call (blocking.h), published by the
+ * stopper as if it had parked at the call's frame. */
+static void publish_blocking(void *arg, pid_t tid, uintptr_t sp, const landing_t *landing) {
+  stop_ctx_t *c = arg;
+  if (tid == c->self || c->why->status != STOP_OK) return;
+  tid_entry_t *e = set_find(c, tid);
+  if (e == NULL) {
+    fail(c, STOP_TABLES, tid, 0);
+    return;
+  }
+  if (e->tid == tid) return;   /* parked already, or a duplicate record */
+  uint32_t i = atomic_fetch_add(&stw.next_slot, 1);
+  if (i >= stw.nslots) {
+    atomic_store(&stw.overflow, true);
+    return;
+  }
+  stopped_thread_t *s = &stw.slots[i];
+  s->sp = sp;
+  s->alt_lo = s->alt_hi = s->normal_sp = 0;
+  landing_copy(&s->landed, landing);
+  s->blocking = true;
+  s->dropped = false;
+  __atomic_store_n(&s->tid, tid, __ATOMIC_RELEASE);
+  set_insert(c, e, tid, TID_BLOCKING);
+  e->slot = i;
+}
+
 /* A thread the tracer stopped, published as if it had parked. */
 static void publish_traced(const traced_t *t) {
   uint32_t i = atomic_fetch_add(&stw.next_slot, 1);
@@ -646,6 +693,7 @@ static void publish_traced(const traced_t *t) {
   s->sp = t->sp;
   s->alt_lo = s->alt_hi = s->normal_sp = 0;
   s->landed.n = 0;   /* its record is out of reach (README: hazards) */
+  s->blocking = s->dropped = false;
   __atomic_store_n(&s->tid, t->tid, __ATOMIC_RELEASE);
 }
 
@@ -767,7 +815,13 @@ bool threads_stop_world(world_t *w, unsigned timeout_ms, stop_result_t *why) {
     begin_stop();
     /* After the stop is open (seq odd): a thread about to exec either
      * saw it and waits for its end, or is seen here (threads_exec_begin). */
-    ok = atomic_load(&stw.execs) == 0 ? run_rounds(&c) : fail(&c, STOP_BUSY, 0, 0);
+    if (atomic_load(&stw.execs) != 0) {
+      ok = fail(&c, STOP_BUSY, 0, 0);
+    } else {
+      /* After the stop is open: blocking.h's handshake. */
+      blocking_each_inside(publish_blocking, &c);
+      ok = c.why->status == STOP_OK && run_rounds(&c);
+    }
     if (!ok) {
       tracer_release();
       resume_all();
@@ -798,6 +852,13 @@ void threads_exec_begin(void) {
 
 void threads_exec_end(void) {
   if (!in_vfork_child()) atomic_fetch_sub(&stw.execs, 1);
+}
+
+void threads_await_stop_end(void) {
+  for (uint32_t seq; ((seq = atomic_load(&stw.seq)) & 1) != 0;) {
+    if (atomic_load(&stw.stopper) == os_gettid()) return;
+    os_futex_wait(&stw.seq, seq, -1);
+  }
 }
 
 bool threads_world_stopped_by_me(void) {

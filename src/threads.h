@@ -44,6 +44,7 @@ typedef struct thread_ctl {
   volatile sig_atomic_t nheld;
   siginfo_t held[THREADS_HELD_MAX];
   landing_t landing;                   /* what it received last (landing.h) */
+  struct blocking_rec *blocking;       /* its record (blocking.h), or NULL */
 } thread_ctl_t;
 
 /* Initial-exec: the suspend handler reads it, and a dynamic TLS access
@@ -75,6 +76,9 @@ typedef struct stopped_thread {
                             interrupted on its normal stack: that stack's
                             lowest live address (red zone included), else 0 */
   landed_t landed;       /* the bytes it received last (landing.h) */
+  bool blocking;         /* not parked: inside a blocking call (blocking.h),
+                            its registers spilled at sp */
+  bool dropped;          /* threads.c's own: a record another replaced */
 } stopped_thread_t;
 
 typedef struct world {
@@ -134,6 +138,11 @@ bool threads_stop_world(world_t *w, unsigned timeout_ms, stop_result_t *why);
  */
 void threads_exec_begin(void);
 void threads_exec_end(void);
+
+/* Returns once no stop is in progress that the calling thread does not
+ * hold (parking meanwhile if it is signalled).  blocking.h: a thread
+ * leaving a blocking call during a stop waits here. */
+void threads_await_stop_end(void);
 
 /* Whether the calling thread holds a stop (check.h's rule 3). */
 bool threads_world_stopped_by_me(void);

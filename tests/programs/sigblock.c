@@ -22,6 +22,10 @@
  *       a thread calls vfork(); the child sleeps 6 s (a raw nanosleep) and
  *       _exits with status 7, which the thread checks; 100 ms after the
  *       vfork the main thread makes the same allocations;
+ *   sigblock vfork-libc [MAX_S]
+ *       the same with glibc's nanosleep in the child: pacegc's wrapper, a
+ *       blocking call (src/blocking.h) made on the parent's stack and TLS,
+ *       which must not pass the parent off as stopped;
  *   sigblock none [MAX_S]
  *       the control: the thread sleeps in read() without blocking signals.
  *
@@ -39,7 +43,7 @@
  * this program directly (preloaded, exit status decides), not only
  * through tests/compare.sh, which fails on any "pacegc:" line.
  *
- * Usage: sigblock block|asmblock|vfork|none [MAX_S] */
+ * Usage: sigblock block|asmblock|vfork|vfork-libc|none [MAX_S] */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -112,11 +116,15 @@ static void *blocker(void *arg)
 /* vfork()s; the child sleeps and exits with status 7. */
 static void *vforker(void *arg)
 {
-	(void)arg;
 	atomic_store(&blocked_ready, 1);
 	pid_t pid = vfork();
 	if (pid == 0) {
 		struct timespec ts = { CHILD_SLEEP_S, 0 };
+		if (arg != NULL) {   /* vfork-libc: glibc's, pacegc's wrapper */
+			while (nanosleep(&ts, &ts) != 0)
+				;
+			_exit(7);
+		}
 		while (syscall(SYS_nanosleep, &ts, &ts) != 0)
 			;
 		_exit(7);
@@ -163,7 +171,7 @@ static size_t allocate(void)
 
 int main(int argc, char **argv)
 {
-	CHECK(argc == 2 || argc == 3, "usage: sigblock block|asmblock|vfork|none [MAX_S]");
+	CHECK(argc == 2 || argc == 3, "usage: sigblock block|asmblock|vfork|vfork-libc|none [MAX_S]");
 	int vfork_mode, block = 0;
 	if (strcmp(argv[1], "block") == 0)
 		vfork_mode = 0, block = 1;
@@ -173,6 +181,8 @@ int main(int argc, char **argv)
 		vfork_mode = 0;
 	else if (strcmp(argv[1], "vfork") == 0)
 		vfork_mode = 1;
+	else if (strcmp(argv[1], "vfork-libc") == 0)
+		vfork_mode = 2;
 	else
 		FAIL("unknown mode %s", argv[1]);
 	mode_name = argv[1];
@@ -183,7 +193,7 @@ int main(int argc, char **argv)
 
 	pthread_t t;
 	CHECK(pthread_create(&t, NULL, vfork_mode ? vforker : blocker,
-			     block ? &block : NULL) == 0,
+			     vfork_mode == 2 ? (void *)&vfork_mode : block ? &block : NULL) == 0,
 	      "pthread_create");
 	while (!atomic_load(&blocked_ready))
 		tu_sleep_ms(1);

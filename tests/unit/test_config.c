@@ -85,6 +85,7 @@ static void expect_defaults_except(const char *field) {
   if (strcmp(field, "stop_signal")) ck_assert_int_eq(cfg.stop_signal, d.stop_signal);
   if (strcmp(field, "ptrace")) ck_assert_int_eq(cfg.ptrace, d.ptrace);
   if (strcmp(field, "concurrent")) ck_assert_int_eq(cfg.concurrent, d.concurrent);
+  if (strcmp(field, "stop_blocked")) ck_assert_int_eq(cfg.stop_blocked, d.stop_blocked);
   if (strcmp(field, "trace")) ck_assert_int_eq(cfg.trace.dest, d.trace.dest);
 }
 
@@ -455,6 +456,12 @@ START_TEST(godebug_good) {
   ck_assert_int_eq(cfg.concurrent, 2);
   ck_assert_int_eq(parse1("PACEGC_GODEBUG", "concurrent=3"), 1);
   ck_assert_int_eq(cfg.concurrent, 0);
+  ck_assert_int_eq(parse1("PACEGC_GODEBUG", "stopblocked=1"), 0);
+  ck_assert_int_eq(cfg.stop_blocked, 1);
+  expect_defaults_except("stop_blocked");
+  ck_assert_int_eq(parse1("PACEGC_GODEBUG", "stopblocked=yes"), 1);
+  expect_line(0, "pacegc: PACEGC_GODEBUG=\"stopblocked=yes\": not 0 or 1; using stopblocked=0");
+  expect_defaults_except("");
 }
 END_TEST
 
