@@ -35,8 +35,9 @@
  *     the frame that pushed them): pacegc's pthread_cancel marks the
  *     target first, and a marked thread is signalled like any other.
  *
- * Only threads pacegc started (its pthread_create wrapper) have a record,
- * and a call opens only on the thread's own stack: a thread cloned without
+ * Only threads pacegc started (its pthread_create wrapper) and the thread
+ * that loaded it have a record, and a call opens only on the thread's own
+ * stack: a thread cloned without
  * TLS of its own, or a handler running on an alternate stack, is
  * signalled as before.  PACEGC_GODEBUG=stopblocked=1 signals every thread.
  */
@@ -74,7 +75,8 @@ typedef struct blocking_frame {
   blocking_rec_t *rec;          /* the record marked, or NULL */
 } blocking_frame_t;
 
-/* At start-up: whether threads in blocking calls are left alone. */
+/* At start-up, on the thread that loads pacegc: whether threads in
+ * blocking calls are left alone.  That thread gets its record here. */
 void blocking_init(bool enabled);
 
 /* The calling thread's stack is [lo, hi): it gets a record, given back

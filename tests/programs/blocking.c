@@ -16,7 +16,9 @@
  * its cleanup handler, the program's code, which reads a pipe (a call
  * pacegc does not treat as blocking) while cycles run: each must stop it
  * (a switch per cycle: it goes back to sleep in read), not take it for a
- * thread still inside its wait.  Output does not depend on timing.
+ * thread still inside its wait.  Then the roles turn: the main thread
+ * waits in poll while another forces the cycles.  Output does not depend
+ * on timing.
  * Usage: blocking */
 #include <errno.h>
 #include <poll.h>
@@ -202,6 +204,39 @@ static void cancel_phase(void)
 	       stopped ? "stopped by cycles" : "NEVER STOPPED");
 }
 
+static int main_pipe[2];
+
+static void *collector(void *arg)
+{
+	(void)arg;
+	tu_sleep_ms(50);   /* main is inside poll */
+	for (int c = 0; c < CYCLES / 2; c++) {
+		tu_gc();
+		tu_sleep_ms(2);
+	}
+	tu_write_all(main_pipe[1], "x", 1);
+	return NULL;
+}
+
+/* The main thread waits in poll while another thread forces cycles. */
+static void main_phase(void)
+{
+	pthread_t t;
+	CHECK(pipe(main_pipe) == 0, "pipe");
+	unsigned char *volatile obj = tu_make(OBJ, 77);
+	long before = voluntary_switches();
+	CHECK(pthread_create(&t, NULL, collector, NULL) == 0, "create");
+	struct pollfd p = { .fd = main_pipe[0], .events = POLLIN };
+	CHECK(poll(&p, 1, -1) == 1, "poll: %d", errno);
+	long switches = voluntary_switches() - before;
+	pthread_join(t, NULL);
+	if (switches > MAX_SWITCHES)
+		fprintf(stderr, "main: %ld voluntary switches while it waited\n", switches);
+	printf("main: objects %s, %s\n", tu_check(obj, OBJ, 77) == OBJ ? "intact" : "OVERWRITTEN",
+	       switches <= MAX_SWITCHES ? "left alone" : "woken by cycles");
+	free(obj);
+}
+
 int main(void)
 {
 	tu_gc_init();
@@ -237,5 +272,6 @@ int main(void)
 		printf("%s\n", result[k]);
 	}
 	cancel_phase();
+	main_phase();
 	return 0;
 }
