@@ -392,16 +392,36 @@ static char stat_state(const char *stat) {
   return paren && paren[1] == ' ' ? paren[2] : 0;
 }
 
+/* /proc/self/stat into buf, NUL-terminated; false if it cannot be read. */
+static bool read_process_stat(char *buf, size_t len) {
+  int fd = os_proc_fd(OS_PROC_STAT);
+  ssize_t n = fd < 0 ? -1 : os_pread(fd, buf, len - 1, 0);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  return true;
+}
+
 /* Whether the thread-group leader has exited (it stays listed, as a
  * zombie, while other threads run, and never takes a signal). */
 static bool leader_is_dead(void) {
-  int fd = os_proc_fd(OS_PROC_STAT);
   char buf[512];
-  ssize_t n = fd < 0 ? -1 : os_pread(fd, buf, sizeof buf - 1, 0);
-  if (n <= 0) return false;
-  buf[n] = 0;
+  if (!read_process_stat(buf, sizeof buf)) return false;
   char s = stat_state(buf);
   return s == 'Z' || s == 'X';
+}
+
+/* The process's thread count (stat's 20th field, num_threads), or -1.
+ * It sizes the tables: one read, where listing /proc/self/task costs a
+ * directory entry per thread. */
+static long process_threads(void) {
+  char buf[512];
+  if (!read_process_stat(buf, sizeof buf)) return -1;
+  const char *p = strrchr(buf, ')');
+  for (int field = 2; p != NULL && field < 20; field++) p = strchr(p + 1, ' ');
+  if (p == NULL || p[1] < '0' || p[1] > '9') return -1;
+  long n = 0;
+  for (p++; *p >= '0' && *p <= '9'; p++) n = n * 10 + (*p - '0');
+  return n;
 }
 
 /* The value of lowercase hex digits (a "SigBlk:" mask, a "syscall"
@@ -807,7 +827,8 @@ bool threads_stop_world(world_t *w, unsigned timeout_ms, stop_result_t *why) {
                    .next_check = now + (stw.ntraced_last ? CHECK_KNOWN_NS : CHECK_FIRST_NS) };
   bool ok = c.tasks_fd >= 0 || fail(&c, STOP_NO_TASKS, 0, 0);
   if (ok) {
-    long n = for_each_task(count_task, &c);
+    long n = process_threads();
+    if (n < 0) n = for_each_task(count_task, &c);
     ok = n < 0 ? fail(&c, STOP_NO_TASKS, 0, 0)
                : ensure_capacity((size_t)n) || fail(&c, STOP_TABLES, 0, 0);
   }
