@@ -496,6 +496,23 @@ static void parse_trace_env(pacegc_config_t *c, slice_t raw, sink_t *k) {
   send(k, text);
 }
 
+/* PACEGC_METRICS: a path (trimmed), "%p" standing for the process id. */
+static void parse_metrics_env(pacegc_config_t *c, slice_t raw, sink_t *k) {
+  slice_t s = trim(raw);
+  if (s.n < CONFIG_PATH_MAX) {
+    memcpy(c->metrics_path, s.p, s.n);
+    c->metrics_path[s.n] = 0;
+    return;
+  }
+  char text[CONFIG_LINE_MAX + 1];
+  sbuf_t line = sbuf_on(text, sizeof text);
+  line_begin(&line, "PACEGC_METRICS", raw);
+  put_str(&line, "a path longer than ");
+  put_u64(&line, CONFIG_PATH_MAX - 1);
+  put_str(&line, " bytes; no metrics file");
+  send(k, text);
+}
+
 static const option_t *find_key(slice_t key) {
   for (size_t i = 0; i < COUNT(godebug_keys); i++)
     if (same_word(key, godebug_keys[i].name)) return &godebug_keys[i];
@@ -572,6 +589,8 @@ int config_parse(pacegc_config_t *c, config_getenv_fn getenv_fn,
   }
   slice_t trace = slice_of(getenv_fn("PACEGC_TRACE"));
   if (trim(trace).n > 0) parse_trace_env(c, trace, &k);
+  slice_t metrics = slice_of(getenv_fn("PACEGC_METRICS"));
+  if (trim(metrics).n > 0) parse_metrics_env(c, metrics, &k);
   return k.sent;
 }
 

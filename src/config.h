@@ -58,6 +58,7 @@ typedef struct pacegc_config {
   free_mode_t free_mode;  /* PACEGC_FREE */
   bool reclaim;           /* PACEGC_RECLAIM=on|off */
   config_trace_t trace;   /* PACEGC_TRACE */
+  char metrics_path[CONFIG_PATH_MAX];   /* PACEGC_METRICS: "" none */
 } pacegc_config_t;
 
 /* What the process may use, for defaults and percentages. */

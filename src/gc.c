@@ -30,6 +30,7 @@
 #include "mark.h"
 #include "markers.h"
 #include "meta.h"
+#include "metrics_out.h"
 #include "os.h"
 #include "pace.h"
 #include "provenance.h"
@@ -38,6 +39,7 @@
 #include "roots.h"
 #include "scavenge.h"
 #include "stacks.h"
+#include "stats.h"
 #include "sweep.h"
 #include "threads.h"
 #include "trace.h"
@@ -98,6 +100,8 @@ static struct gc_state {
   uint64_t start_ns;             /* process start, for "@s" */
   uint64_t cpu_ns;               /* collector CPU over all cycles */
   uint64_t pause_ns;             /* world stopped, over all cycles */
+  uint32_t limiter_seen;         /* the limiter's last engagement, as of the
+                                    last cycle (metrics) */
   uint64_t condemned_at_ns;      /* when the FLAG bits in the heap were set */
   uint64_t last_scan_bytes;      /* roots and heap the last mark scanned */
   uint64_t last_live_bytes;      /* heap and roots the last mark found live */
@@ -137,6 +141,7 @@ void gc_init(void) {
   atomic_store(&gc_allocate_black, provenance_enabled);
   threads_init(c->stop_signal, c->ptrace != 0);
   blocking_init(c->stop_blocked == 0);
+  metrics_out_init(c->metrics_path);
 }
 
 static bool gc_heap_due(int64_t live) {
@@ -642,6 +647,51 @@ static void gc_note_mark(const cycle_t *cy, const pacegc_config_t *c) {
   atomic_store(&gc.use_background, gc_wants_concurrent(c));
 }
 
+/* The collector's fields of pacegc_read_stats; gc.lock held. */
+static void gc_stats_locked(pacegc_stats_t *out) {
+  out->heap_live = (size_t)(atomic_load(&gc.live) > 0 ? atomic_load(&gc.live) : 0);
+  out->heap_marked = pace_pacer.heap_marked;
+  uint64_t goal, trigger = pacer_trigger(&pace_pacer, &goal);
+  out->heap_goal = goal > SIZE_MAX ? SIZE_MAX : (size_t)goal;
+  out->heap_trigger = trigger > SIZE_MAX ? SIZE_MAX : (size_t)trigger;
+  out->memory_limit = pace_pacer.mem_limit;
+  out->gogc = pace_pacer.gogc;
+  out->num_gc = (uint32_t)gc.cycles;
+  out->num_forced_gc = (uint32_t)gc.forced_cycles;
+  out->limiter_last_enabled = pace_pacer.limiter.last_enabled_cycle;
+  out->gc_cpu_ns = gc.cpu_ns;
+  out->pause_total_ns = gc.pause_ns;
+}
+
+void gc_read_stats(pacegc_stats_t *out) {
+  pthread_mutex_lock(&gc.lock);
+  gc_stats_locked(out);
+  pthread_mutex_unlock(&gc.lock);
+}
+
+/* The metrics file (metrics_out.h): this cycle's counts, and the file
+ * itself once a second. */
+static void gc_metrics(const cycle_t *cy, const heap_stats_t *hs) {
+  uint32_t engaged = pace_pacer.limiter.last_enabled_cycle;
+  metrics_out_note_cycle(cy->pause_ns, cy->sweep.freed_bytes, cy->sweep.freed_objects,
+                         engaged != gc.limiter_seen);
+  gc.limiter_seen = engaged;
+  uint64_t now = os_monotonic_ns();
+  if (!metrics_out_due(now)) return;
+  pacegc_stats_t s;
+  stats_fill_heap(&s, hs);
+  gc_stats_locked(&s);
+  metrics_out_write(&s, now);
+}
+
+/* The last word at exit: what the program ends with. */
+__attribute__((destructor)) static void gc_metrics_at_exit(void) {
+  if (!metrics_out_on()) return;
+  pacegc_stats_t s;
+  pacegc_read_stats(&s);
+  metrics_out_write(&s, os_monotonic_ns());
+}
+
 static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
   const pacegc_config_t *c = config_get();
   bool forced = why == GC_USER;
@@ -701,6 +751,7 @@ static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
   heap_read_stats(&hs);
   pace_cycle_end((int64_t)cy.sweep_cpu, (int64_t)cy.pause_ns, &hs, atomic_load(&gc.live));
   atomic_store(&gc.trigger, pace_trigger());
+  if (metrics_out_on()) gc_metrics(&cy, &hs);
 }
 
 /* A heap-triggered cycle runs if the heap is still over the trigger, it
@@ -817,28 +868,13 @@ void gc_after_fork_child(void) {
   pace_after_fork_child();
   threads_after_fork_child();
   blocking_after_fork_child();
+  metrics_out_after_fork_child();
   kernroots_after_fork_child();
   markers_after_fork_child();
   dirty_after_fork_child();
   background_after_fork_child();
 }
 
-void gc_read_stats(pacegc_stats_t *out) {
-  pthread_mutex_lock(&gc.lock);
-  out->heap_live = (size_t)(atomic_load(&gc.live) > 0 ? atomic_load(&gc.live) : 0);
-  out->heap_marked = pace_pacer.heap_marked;
-  uint64_t goal, trigger = pacer_trigger(&pace_pacer, &goal);
-  out->heap_goal = goal > SIZE_MAX ? SIZE_MAX : (size_t)goal;
-  out->heap_trigger = trigger > SIZE_MAX ? SIZE_MAX : (size_t)trigger;
-  out->memory_limit = pace_pacer.mem_limit;
-  out->gogc = pace_pacer.gogc;
-  out->num_gc = (uint32_t)gc.cycles;
-  out->num_forced_gc = (uint32_t)gc.forced_cycles;
-  out->limiter_last_enabled = pace_pacer.limiter.last_enabled_cycle;
-  out->gc_cpu_ns = gc.cpu_ns;
-  out->pause_total_ns = gc.pause_ns;
-  pthread_mutex_unlock(&gc.lock);
-}
 
 EXPORT void pacegc_collect(void) {
   heap_ensure_init();

@@ -390,6 +390,10 @@ size_t heap_usable_size(const void *p) {
 
 /* free() of something the index does not own: glibc's own allocations go
  * back to glibc; of anything else, tell the user what it is. */
+static _Atomic uint64_t bad_frees;   /* reported below */
+
+uint64_t heap_bad_frees(void) { return atomic_load_explicit(&bad_frees, memory_order_relaxed); }
+
 void heap_free_invalid(void *p, const char *caller) {
   if (boot_contains(p)) return;                  /* boot memory is never reused */
   if (atomic_load(&heap_state) == HEAP_FAILED ||
@@ -397,6 +401,7 @@ void heap_free_invalid(void *p, const char *caller) {
     __libc_free(p);
     return;
   }
+  atomic_fetch_add_explicit(&bad_frees, 1, memory_order_relaxed);
   uintptr_t start;
   size_t size;
   bool found = objindex_find(&heap.index, (uintptr_t)p, &start, &size);

@@ -67,6 +67,9 @@ void pacegc_je_sdallocx(void *p, size_t size, int flags);
 void *heap_malloc_slow(size_t n);
 void *heap_malloc_large(size_t n);
 void heap_free_invalid(void *p, const char *caller);
+
+/* How many bad frees heap_free_invalid reported. */
+uint64_t heap_bad_frees(void);
 void heap_free_unhonored(void *p, const char *caller);
 
 /* malloc(n): never NULL except when memory is exhausted (errno ENOMEM). */

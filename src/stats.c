@@ -81,14 +81,18 @@ int stats_malloc_info(int options, FILE *fp) {
   return 0;
 }
 
+void stats_fill_heap(pacegc_stats_t *out, const heap_stats_t *s) {
+  memset(out, 0, sizeof *out);
+  out->heap_allocated = s->allocated;
+  out->heap_resident = s->resident;
+  out->heap_mapped = s->mapped;
+  out->memory_held = scavenge_held(s);
+  out->heap_released = scavenge_released_total();
+}
+
 EXPORT void pacegc_read_stats(pacegc_stats_t *out) {
   heap_stats_t s;
   heap_read_stats(&s);
-  memset(out, 0, sizeof *out);
-  out->heap_allocated = s.allocated;
-  out->heap_resident = s.resident;
-  out->heap_mapped = s.mapped;
-  out->memory_held = scavenge_held(&s);
-  out->heap_released = scavenge_released_total();
+  stats_fill_heap(out, &s);
   gc_read_stats(out);
 }

@@ -465,6 +465,19 @@ START_TEST(godebug_good) {
 }
 END_TEST
 
+START_TEST(metrics_path) {
+  ck_assert_int_eq(parse1("PACEGC_METRICS", "  /var/lib/pacegc-%p.prom "), 0);
+  ck_assert_str_eq(cfg.metrics_path, "/var/lib/pacegc-%p.prom");
+  expect_defaults_except("");
+  char longpath[CONFIG_PATH_MAX + 8];
+  memset(longpath, 'x', sizeof longpath - 1);
+  longpath[sizeof longpath - 1] = 0;
+  ck_assert_int_eq(parse1("PACEGC_METRICS", longpath), 1);
+  ck_assert_str_eq(cfg.metrics_path, "");
+  ck_assert_ptr_nonnull(strstr(lines[0], "a path longer than 511 bytes; no metrics file"));
+}
+END_TEST
+
 START_TEST(godebug_stopsignal_bad) {
   ck_assert_int_eq(parse1("PACEGC_GODEBUG", "stopsignal=10"), 1);
   expect_line(0, "pacegc: PACEGC_GODEBUG=\"stopsignal=10\": must be at least 34 or \"auto\"; "
@@ -657,6 +670,7 @@ static Suite *config_suite(void) {
   tcase_add_test(t, godebug_good);
   tcase_add_test(t, godebug_bad_items);
   tcase_add_test(t, godebug_stopsignal_bad);
+  tcase_add_test(t, metrics_path);
   tcase_add_test(t, godebug_flood_is_bounded);
   tcase_add_test(t, free_modes);
   tcase_add_test(t, reclaim_words);

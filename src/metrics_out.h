@@ -1,0 +1,35 @@
+/*
+ * Writing the metrics file (PACEGC_METRICS=path, metrics.h): after a
+ * cycle at most once a second, and at exit; each time whole, to
+ * "path.tmp" and renamed over path, so a reader never sees half a file.
+ * "%p" in the path stands for the process id: a forked child writes its
+ * own file then, and none at all otherwise (it would overwrite its
+ * parent's).
+ */
+#ifndef PACEGC_METRICS_OUT_H
+#define PACEGC_METRICS_OUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pacegc.h"
+
+/* At start-up; an empty path: no file. */
+void metrics_out_init(const char *path);
+
+bool metrics_out_on(void);
+
+/* Under the collector's lock, after each cycle. */
+void metrics_out_note_cycle(uint64_t pause_ns, uint64_t reclaimed_bytes,
+                            uint64_t reclaimed_objects, bool limiter_engaged);
+
+/* Whether a write is due at now (once a second). */
+bool metrics_out_due(uint64_t now_ns);
+
+/* Writes the file from *s and pacegc's own counts.  One pacegc: line the
+ * first time it cannot be written; it is tried again next time. */
+void metrics_out_write(const pacegc_stats_t *s, uint64_t now_ns);
+
+void metrics_out_after_fork_child(void);
+
+#endif
