@@ -6,8 +6,6 @@
 
 #include "meta.h"
 
-/* Records live in chunks mapped on demand and never unmapped, so a
- * record's address stays valid for the stopper whatever its owner does. */
 /* Where vfork is wrapped (below); elsewhere no call opens. */
 #if defined(__x86_64__)
 #define BLOCKING_ARCH 1
@@ -15,6 +13,8 @@
 #define BLOCKING_ARCH 0
 #endif
 
+/* Records live in chunks mapped on demand and never unmapped, so a
+ * record's address stays valid for the stopper whatever its owner does. */
 #define CHUNK_RECS 1024
 #define MAX_CHUNKS 256                  /* 262144 threads with a record */
 
@@ -31,8 +31,9 @@ static blocking_rec_t *rec_at(size_t i) {
   return c == NULL ? NULL : &c[i % CHUNK_RECS];
 }
 
-/* The owner leaves (its last key destructor runs); a cancelled call has
- * left already, through its frame's cleanup. */
+/* The owner exits (its key destructor runs).  A cancelled thread may
+ * still be marked inside its call (glibc unwound past the wrapper; the
+ * mark was not trusted since pthread_cancel): that ends here. */
 static void give_back(void *p) {
   blocking_rec_t *r = p;
   thread_ctl.blocking = NULL;
