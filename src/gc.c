@@ -875,7 +875,6 @@ void gc_after_fork_child(void) {
   background_after_fork_child();
 }
 
-
 EXPORT void pacegc_collect(void) {
   heap_ensure_init();
   gc_collect(GC_USER);
