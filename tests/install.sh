@@ -27,6 +27,8 @@ pc=$(find "$tmp/root" -name pacegc.pc | head -n 1)
 [ -n "$pc" ] || fail "no pacegc.pc installed"
 [ -n "$(find "$tmp/root" -path '*/include/pacegc.h')" ] || fail "no include/pacegc.h installed"
 [ -n "$(find "$tmp/root" -path '*/bin/pacegc')" ] || fail "no bin/pacegc installed"
+plot=$(find "$tmp/root" -path '*/bin/pacegc-plot' | head -n 1)
+[ -x "$plot" ] || fail "no bin/pacegc-plot installed (pacegc plot runs it)"
 
 export PKG_CONFIG_PATH
 PKG_CONFIG_PATH=$(dirname "$pc")
