@@ -5,7 +5,7 @@
  * A thread that waits in poll, a sleep or a condition variable runs none
  * of the program's code until the call returns.  Signalling it at every
  * stop wakes it, costs two context switches and makes the stop wait for
- * it; a thousand idle threads made each stop 13 ms.  Instead, pacegc's
+ * it; a thousand idle threads made each stop 13 to 50 ms.  Instead, pacegc's
  * wrapper of such a call spills the callee-saved registers and the call's
  * pointer arguments into its own frame and marks the thread as inside the
  * call; a stop that finds the mark scans the thread's stack from that
@@ -34,12 +34,14 @@
  *     from inside the call (glibc longjmps past the wrapper's frame to
  *     the frame that pushed them): pacegc's pthread_cancel marks the
  *     target first, and a marked thread is signalled like any other.
+ *   - A vfork child, on its parent's stack and TLS, opens no call: the
+ *     parent's registers are in the kernel (pacegc's vfork, blocking.c).
  *
  * Only threads pacegc started (its pthread_create wrapper) and the thread
  * that loaded it have a record, and a call opens only on the thread's own
- * stack: a thread cloned without
- * TLS of its own, or a handler running on an alternate stack, is
- * signalled as before.  PACEGC_GODEBUG=stopblocked=1 signals every thread.
+ * stack: a thread cloned without TLS of its own, or a handler running on
+ * an alternate stack, is signalled as before.
+ * PACEGC_GODEBUG=stopblocked=1 signals every thread.
  */
 #ifndef PACEGC_BLOCKING_H
 #define PACEGC_BLOCKING_H
