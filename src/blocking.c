@@ -46,13 +46,8 @@ static void give_back(void *p) {
  * others get theirs from pacegc's thread start routine. */
 void blocking_init(bool enabled) {
   B.enabled = BLOCKING_ARCH && enabled && pthread_key_create(&B.key, give_back) == 0;
-  pthread_attr_t a;
-  if (!B.enabled || pthread_getattr_np(pthread_self(), &a) != 0) return;
-  void *addr;
-  size_t size;
-  if (pthread_attr_getstack(&a, &addr, &size) == 0 && size != 0)
-    blocking_register((uintptr_t)addr, (uintptr_t)addr + size);
-  pthread_attr_destroy(&a);
+  uintptr_t lo, hi;
+  if (B.enabled && os_thread_stack(&lo, &hi)) blocking_register(lo, hi);
 }
 
 /* A free record: one given back, else the next unused, mapping its chunk. */

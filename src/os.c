@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -470,3 +471,16 @@ __asm__(".text\n"
 #else
 #error "os_call_on_stack: unsupported architecture"
 #endif
+
+bool os_thread_stack(uintptr_t *lo, uintptr_t *hi) {
+  pthread_attr_t a;
+  void *addr;
+  size_t size;
+  if (pthread_getattr_np(pthread_self(), &a) != 0) return false;
+  int r = pthread_attr_getstack(&a, &addr, &size);
+  pthread_attr_destroy(&a);
+  if (r != 0 || size == 0) return false;
+  *lo = (uintptr_t)addr;
+  *hi = (uintptr_t)addr + size;
+  return true;
+}

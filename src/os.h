@@ -190,6 +190,10 @@ void *os_libc(const char *name);
 
 /* ---- stacks ---- */
 
+/* The calling thread's stack block [lo, hi), from glibc (which, for the
+ * main thread, reads /proc/self/maps: it may allocate). */
+bool os_thread_stack(uintptr_t *lo, uintptr_t *hi);
+
 /* Stores the callee-saved registers into regs[OS_SAVED_REGS], as they
  * are, where a scan of the stack finds them: setjmp will not do, glibc
  * mangles the frame pointer it saves (PTR_MANGLE), and a caller may keep

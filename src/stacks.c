@@ -42,15 +42,9 @@ static bool make_room_locked(void) {
 
 /* Records the calling thread's block, replacing any it overlaps. */
 static void register_self(void) {
-  pthread_attr_t a;
-  void *addr;
-  size_t size;
-  if (pthread_getattr_np(pthread_self(), &a) != 0) return;
-  int r = pthread_attr_getstack(&a, &addr, &size);
-  pthread_attr_destroy(&a);
-  if (r != 0 || size == 0) return;
-  stack_block_t b = { os_gettid(), (uintptr_t)addr, (uintptr_t)addr + size,
-                      (uintptr_t)pthread_self() };
+  uintptr_t lo, hi;
+  if (!os_thread_stack(&lo, &hi)) return;
+  stack_block_t b = { os_gettid(), lo, hi, (uintptr_t)pthread_self() };
   sigset_t old;
   os_spin_lock(&st.lock, &old);
   for (size_t i = st.n; i-- > 0;)
