@@ -202,10 +202,18 @@ static void fill_slot(stopped_thread_t *t, const ucontext_t *uc, uintptr_t sp) {
 }
 
 /* Claims and fills a slot, then tells the stopper. */
+/* The next free slot, its index in *i; NULL (and overflow set) if none. */
+static stopped_thread_t *claim_slot(uint32_t *i) {
+  *i = atomic_fetch_add(&stw.next_slot, 1);
+  if (*i < stw.nslots) return &stw.slots[*i];
+  atomic_store(&stw.overflow, true);
+  return NULL;
+}
+
 static void publish(const ucontext_t *uc, uintptr_t sp) {
-  uint32_t i = atomic_fetch_add(&stw.next_slot, 1);
-  if (i < stw.nslots) fill_slot(&stw.slots[i], uc, sp);
-  else atomic_store(&stw.overflow, true);
+  uint32_t i;
+  stopped_thread_t *t = claim_slot(&i);
+  if (t != NULL) fill_slot(t, uc, sp);
   atomic_fetch_add(&stw.acks, 1);
   os_futex_wake(&stw.acks, 1);
 }
@@ -675,6 +683,23 @@ static bool check_pending(stop_ctx_t *c) {
   return true;
 }
 
+/* A thread the stopper publishes itself, stopped at sp with no signal
+ * frame below it: its receive record from `landing` (NULL: none), its
+ * slot's index in *i.  False if there was no slot. */
+static bool publish_stopped(pid_t tid, uintptr_t sp, const landing_t *landing, bool blocking,
+                            uint32_t *i) {
+  stopped_thread_t *s = claim_slot(i);
+  if (s == NULL) return false;
+  s->sp = sp;
+  s->alt_lo = s->alt_hi = s->normal_sp = 0;
+  if (landing != NULL) landing_copy(&s->landed, landing);
+  else s->landed.n = 0;
+  s->blocking = blocking;
+  s->dropped = false;
+  __atomic_store_n(&s->tid, tid, __ATOMIC_RELEASE);
+  return true;
+}
+
 /* A thread inside a blocking call (blocking.h), published by the
  * stopper as if it had parked at the call's frame. */
 static void publish_blocking(void *arg, pid_t tid, uintptr_t sp, const landing_t *landing) {
@@ -686,35 +711,17 @@ static void publish_blocking(void *arg, pid_t tid, uintptr_t sp, const landing_t
     return;
   }
   if (e->tid == tid) return;   /* parked already, or a duplicate record */
-  uint32_t i = atomic_fetch_add(&stw.next_slot, 1);
-  if (i >= stw.nslots) {
-    atomic_store(&stw.overflow, true);
-    return;
-  }
-  stopped_thread_t *s = &stw.slots[i];
-  s->sp = sp;
-  s->alt_lo = s->alt_hi = s->normal_sp = 0;
-  landing_copy(&s->landed, landing);
-  s->blocking = true;
-  s->dropped = false;
-  __atomic_store_n(&s->tid, tid, __ATOMIC_RELEASE);
+  uint32_t i;
+  if (!publish_stopped(tid, sp, landing, true, &i)) return;
   set_insert(c, e, tid, TID_BLOCKING);
   e->slot = i;
 }
 
-/* A thread the tracer stopped, published as if it had parked. */
+/* A thread the tracer stopped, published as if it had parked; its
+ * receive record is out of reach (README: hazards). */
 static void publish_traced(const traced_t *t) {
-  uint32_t i = atomic_fetch_add(&stw.next_slot, 1);
-  if (i >= stw.nslots) {
-    atomic_store(&stw.overflow, true);
-    return;
-  }
-  stopped_thread_t *s = &stw.slots[i];
-  s->sp = t->sp;
-  s->alt_lo = s->alt_hi = s->normal_sp = 0;
-  s->landed.n = 0;   /* its record is out of reach (README: hazards) */
-  s->blocking = s->dropped = false;
-  __atomic_store_n(&s->tid, t->tid, __ATOMIC_RELEASE);
+  uint32_t i;
+  publish_stopped(t->tid, t->sp, NULL, false, &i);
 }
 
 /* Once every other thread has parked: the tracer stops those that
