@@ -450,6 +450,23 @@ static void parse_option(pacegc_config_t *c, const option_t *o, slice_t raw,
   send(k, text);
 }
 
+/* A file's path into out[CONFIG_PATH_MAX], NUL-terminated. */
+static bool parse_path(slice_t s, char *out, sbuf_t *why) {
+  if (s.n >= CONFIG_PATH_MAX) {
+    put_str(why, "a path longer than ");
+    put_u64(why, CONFIG_PATH_MAX - 1);
+    put_str(why, " bytes");
+    return false;
+  }
+  if (memchr(s.p, 0, s.n) != NULL) {
+    put_str(why, "not a path");
+    return false;
+  }
+  memcpy(out, s.p, s.n);
+  out[s.n] = 0;
+  return true;
+}
+
 /* PACEGC_TRACE: "stderr", "fd:N", or a path (trimmed: a file name with
  * blanks at its ends cannot be named here). */
 static bool parse_trace(slice_t s, config_trace_t *t, sbuf_t *why) {
@@ -470,19 +487,8 @@ static bool parse_trace(slice_t s, config_trace_t *t, sbuf_t *why) {
     *t = out;
     return true;
   }
-  if (s.n >= CONFIG_PATH_MAX) {
-    put_str(why, "a path longer than ");
-    put_u64(why, CONFIG_PATH_MAX - 1);
-    put_str(why, " bytes");
-    return false;
-  }
-  if (memchr(s.p, 0, s.n) != NULL) {
-    put_str(why, "not a path");
-    return false;
-  }
+  if (!parse_path(s, out.path, why)) return false;
   out.dest = TRACE_FILE;
-  memcpy(out.path, s.p, s.n);
-  out.path[s.n] = 0;
   *t = out;
   return true;
 }
@@ -498,18 +504,12 @@ static void parse_trace_env(pacegc_config_t *c, slice_t raw, sink_t *k) {
 
 /* PACEGC_METRICS: a path (trimmed), "%p" standing for the process id. */
 static void parse_metrics_env(pacegc_config_t *c, slice_t raw, sink_t *k) {
-  slice_t s = trim(raw);
-  if (s.n < CONFIG_PATH_MAX) {
-    memcpy(c->metrics_path, s.p, s.n);
-    c->metrics_path[s.n] = 0;
-    return;
-  }
-  char text[CONFIG_LINE_MAX + 1];
-  sbuf_t line = sbuf_on(text, sizeof text);
+  char reason[WHY_MAX], text[CONFIG_LINE_MAX + 1];
+  sbuf_t why = sbuf_on(reason, sizeof reason), line = sbuf_on(text, sizeof text);
+  if (parse_path(trim(raw), c->metrics_path, &why)) return;
+  c->metrics_path[0] = 0;
   line_begin(&line, "PACEGC_METRICS", raw);
-  put_str(&line, "a path longer than ");
-  put_u64(&line, CONFIG_PATH_MAX - 1);
-  put_str(&line, " bytes; no metrics file");
+  PUT(&line, reason, "; no metrics file");
   send(k, text);
 }
 
