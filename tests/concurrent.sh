@@ -22,14 +22,8 @@ test_args 4 "LIBPACEGC MUTATE_EXE SECCOMP_EXE NONROOT_SH" "$@"
 test_lib "$1"
 mutate=$2 seccomp=$3 nonroot=$4
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pacegc-concurrent.XXXXXX")
+test_checks concurrent
 chmod 777 "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() {
-	echo "FAIL concurrent: $*"
-	failures=$((failures + 1))
-}
 off_line='^pacegc: concurrent marking is off'
 
 # Unprivileged, tracking on.  The library is copied where uid 65534 can

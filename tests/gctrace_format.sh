@@ -48,14 +48,7 @@ n='(0|[1-9][0-9]*)'
 gc_re="gc [1-9][0-9]* @$n\.[0-9]{3}s $n%: $ms\+$ms\+$ms ms clock, $ms\+$ms/$ms/$ms\+$ms ms cpu, $n->$n->$n MB, $n MB goal, $n MB stacks, $n MB globals, [1-9][0-9]* P( \(forced\))?"
 scav_re="scav $n KiB work \(bg\), $n KiB work \(eager\), $n KiB now, $n% util( \(forced\))?"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pacegc-gctrace.XXXXXX")
-trap 'chmod -R u+rwX "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
-
-failures=0
-fail() {
-	echo "FAIL gctrace_format: $*"
-	failures=$((failures + 1))
-}
+test_checks gctrace_format
 
 # matches RE: reads lines on stdin; true when every one matches RE whole.
 matches() { ! grep -E -v -x -e "$1" | grep -q .; }

@@ -25,13 +25,7 @@ exe=$2
 # Debian's python3, whatever python3 PATH finds: the parser is its package.
 py=/usr/bin/python3
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pacegc-metrics.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() {
-	echo "FAIL metrics: $*"
-	failures=$((failures + 1))
-}
+test_checks metrics
 
 LD_PRELOAD=$lib PACEGC_METRICS="$tmp/m-%p.prom" "$exe" >"$tmp/out" 2>"$tmp/err" ||
 	fail "the program exited $?"

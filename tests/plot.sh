@@ -16,13 +16,7 @@ test_args 3 "LIBPACEGC GCTRACE_EXE LAUNCHER" "$@"
 test_lib "$1"
 gctrace=$2 launcher=$3
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pacegc-plot.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() {
-	echo "FAIL plot: $*"
-	failures=$((failures + 1))
-}
+test_checks plot
 
 cat >"$tmp/go.trace" <<'GO'
 gc 1 @0.019s 3%: 0.038+3.5+0.005 ms clock, 0.077+1.3/0.050/0.40+0.010 ms cpu, 3->4->3 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P

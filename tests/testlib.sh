@@ -26,6 +26,21 @@ test_lib() {
 	fi
 }
 
+# test_checks NAME: for a script that checks several things and reports
+# each failure: a scratch directory in tmp (removed at exit, even where
+# the test made parts of it read-only), failures=0, and fail MESSAGE,
+# which prints "FAIL NAME: MESSAGE" and counts it.
+test_checks() {
+	test_name=$1
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/pacegc-$1.XXXXXX")
+	trap 'chmod -R u+rwX "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+	failures=0
+}
+fail() {
+	echo "FAIL $test_name: $*"
+	failures=$((failures + 1))
+}
+
 # For the scripts that run tests/programs/leak (exe, total_mb, live_mb and
 # tmp set; fail() defined by the script):
 # leak_run NAME RATE [ENV...]: runs it at RATE MB/s under ENV, saving

@@ -25,13 +25,7 @@ test_args 3 "LIBPACEGC GCTRACE_EXE CLOSEFDS_EXE" "$@"
 test_lib "$1"
 gctrace=$2 closefds=$3
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pacegc-tracefile.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() {
-	echo "FAIL tracefile: $*"
-	failures=$((failures + 1))
-}
+test_checks tracefile
 
 gc_line='gc [1-9][0-9]* @[0-9]+\.[0-9]{3}s [0-9]+%: .* ms clock, .* ms cpu, [0-9]+->[0-9]+->[0-9]+ MB, [0-9]+ MB goal, [0-9]+ MB stacks, [0-9]+ MB globals, [0-9]+ P( \(forced\))?'
 scav_line='scav [0-9]+ KiB work \(bg\), [0-9]+ KiB work \(eager\), [0-9]+ KiB now, [0-9]+% util( \(forced\))?'
