@@ -19,7 +19,8 @@
 #define MAX_CHUNKS 256                  /* 262144 threads with a record */
 
 static struct {
-  bool enabled;
+  bool enabled;                         /* threads get records */
+  bool trusted;                         /* a stop leaves marked threads alone */
   pthread_key_t key;                    /* its destructor gives a record back */
   _Atomic(blocking_rec_t *) chunks[MAX_CHUNKS];
   _Atomic size_t used;                  /* records ever handed out (high-water) */
@@ -43,9 +44,11 @@ static void give_back(void *p) {
 }
 
 /* The thread that loads pacegc (the main thread) has a record too; the
- * others get theirs from pacegc's thread start routine. */
-void blocking_init(bool enabled) {
-  B.enabled = BLOCKING_ARCH && enabled && pthread_key_create(&B.key, give_back) == 0;
+ * others get theirs from pacegc's thread start routine.  Records exist
+ * with stopblocked=1 too: runwait.c reads them. */
+void blocking_init(bool trusted) {
+  B.enabled = BLOCKING_ARCH && pthread_key_create(&B.key, give_back) == 0;
+  B.trusted = B.enabled && trusted;
   uintptr_t lo, hi;
   if (B.enabled && os_thread_stack(&lo, &hi)) blocking_register(lo, hi);
 }
@@ -138,11 +141,18 @@ __asm__(".text\n"
         ".size vfork, .-vfork\n");
 #endif
 
+/* Only the owner writes: a plain increment, read by runwait.c. */
+static void count_call(blocking_rec_t *r) {
+  atomic_store_explicit(&r->calls, atomic_load_explicit(&r->calls, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+}
+
 void blocking_enter_slow(blocking_frame_t *f) {
   blocking_rec_t *r = thread_ctl.blocking;
   uintptr_t sp = (uintptr_t)f;
   if (sp - r->lo >= r->hi - r->lo || vforking) return;   /* not its own stack, or a vfork child */
   r->sp = sp;
+  count_call(r);
   atomic_store(&r->inside, 1);               /* seq_cst: blocking.h */
   f->rec = r;
 }
@@ -169,10 +179,21 @@ blocking_rec_t *blocking_suspend(bool *was_inside) {
 void blocking_resume(blocking_rec_t *r, bool was_inside) {
   if (r == NULL) return;
   thread_ctl.blocking = r;
-  if (was_inside) atomic_store(&r->inside, 1);   /* r->sp: the same frame */
+  if (!was_inside) return;
+  count_call(r);                                 /* the handler ran outside */
+  atomic_store(&r->inside, 1);                   /* r->sp: the same frame */
+}
+
+void blocking_each_record(void (*fn)(void *arg, blocking_rec_t *r), void *arg) {
+  size_t used = atomic_load(&B.used);
+  for (size_t i = 0; i < used; i++) {
+    blocking_rec_t *r = rec_at(i);
+    if (r != NULL && atomic_load_explicit(&r->tid, memory_order_relaxed) != 0) fn(arg, r);
+  }
 }
 
 void blocking_each_inside(blocking_fn fn, void *arg) {
+  if (!B.trusted) return;
   size_t used = atomic_load(&B.used);
   for (size_t i = 0; i < used; i++) {
     blocking_rec_t *r = rec_at(i);

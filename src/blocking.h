@@ -53,6 +53,7 @@
 
 #include "landing.h"
 #include "os.h"
+#include "runwait.h"
 #include "threads.h"
 #include "util.h"
 
@@ -66,6 +67,8 @@ typedef struct blocking_rec {
   const landing_t *landing;     /* the owner's receive record (landing.h) */
   uintptr_t self;               /* the owner's pthread_t */
   _Atomic uint32_t cancelled;   /* a cancellation was asked for: never trusted */
+  _Atomic uint32_t calls;       /* calls opened (and reopened after a handler) */
+  runwait_seen_t seen;          /* runwait.c's last reading of the owner */
 } blocking_rec_t;
 
 #define BLOCKING_ARGS 5   /* a zero, then up to four of the call's */
@@ -78,8 +81,9 @@ typedef struct blocking_frame {
 } blocking_frame_t;
 
 /* At start-up, on the thread that loads pacegc: whether threads in
- * blocking calls are left alone.  That thread gets its record here. */
-void blocking_init(bool enabled);
+ * blocking calls are left alone (trusted).  That thread gets its record
+ * here. */
+void blocking_init(bool trusted);
 
 /* The calling thread's stack is [lo, hi): it gets a record, given back
  * when it exits.  Called by pacegc's thread start routine. */
@@ -130,6 +134,10 @@ void blocking_resume(blocking_rec_t *r, bool was_inside);
  * thread stays inside, or waits for the stop's end, until it is over. */
 typedef void (*blocking_fn)(void *arg, pid_t tid, uintptr_t sp, const landing_t *landing);
 void blocking_each_inside(blocking_fn fn, void *arg);
+
+/* For runwait.c, under gc.c's lock: calls fn for each record that has an
+ * owner.  fn may read the owner's fields and owns r->seen. */
+void blocking_each_record(void (*fn)(void *arg, blocking_rec_t *r), void *arg);
 
 /* condwrap.c's lookups of glibc's waits, at start-up. */
 void condwrap_init(void);

@@ -283,6 +283,24 @@ bool os_read_lines(int fd, bool (*fn)(void *arg, const char *line, size_t len), 
   }
 }
 
+bool os_read_task_file(int tasks_fd, pid_t tid, const char *name, char *buf, size_t len) {
+  if (tasks_fd < 0 || len == 0 || !os_may_open()) return false;
+  char path[32], digits[12];
+  size_t nd = 0, p = 0;
+  for (unsigned v = (unsigned)tid; nd == 0 || v != 0; v /= 10) digits[nd++] = (char)('0' + v % 10);
+  while (nd > 0) path[p++] = digits[--nd];
+  path[p++] = '/';
+  for (const char *s = name; *s && p < sizeof path - 1; s++) path[p++] = *s;
+  path[p] = 0;
+  int fd = os_openat(tasks_fd, path, O_RDONLY);
+  if (fd < 0) return false;
+  ssize_t n = os_read(fd, buf, len - 1);
+  os_close(fd);
+  if (n < 0) return false;
+  buf[n] = 0;
+  return true;
+}
+
 struct dirent64_raw {
   uint64_t d_ino;
   int64_t d_off;

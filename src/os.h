@@ -112,6 +112,12 @@ int os_proc_fd(os_proc_t which);
  * failed, a line was longer than the buffer, or fn stopped). */
 bool os_read_lines(int fd, bool (*fn)(void *arg, const char *line, size_t len), void *arg);
 
+/* Reads /proc/self/task/<tid>/<name> into buf, NUL-terminated, through a
+ * descriptor open only for the call; tasks_fd is os_proc_fd(OS_PROC_TASK).
+ * False if it cannot be read, or when a seccomp filter the program turned
+ * on since start-up might kill the process for the open. */
+bool os_read_task_file(int tasks_fd, pid_t tid, const char *name, char *buf, size_t len);
+
 /* Calls fn for each entry of the directory fd whose name is a number (a
  * thread of /proc/self/task, a descriptor of /proc/self/fd), from the
  * directory's start; returns the sum of fn's results, or -1 if fn

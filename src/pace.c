@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 
 #include "os.h"
+#include "runwait.h"
 #include "scavenge.h"
 
 pacer_t pace_pacer;
@@ -29,20 +30,21 @@ int64_t pace_trigger(void) {
   return t > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)t;
 }
 
-/* CPU time no thread of the process used since the limiter's last update
- * is idle: neither GC nor mutator time (Go counts idle Ps the same way).
- * Call right before an update to `now`. */
-static void pace_account_idle(int64_t now) {
+/* Proc time no thread of the process used or waited for since the
+ * limiter's last update is idle: neither GC nor mutator time (Go counts
+ * idle Ps the same way; runwait.h says why the waiting counts).  Call
+ * right before an update to `now`. */
+static void pace_account_idle(int64_t now, double wait_per_cpu) {
   pacer_limiter_t *l = &pace_pacer.limiter;
   int64_t cpu = os_process_cpu_ns();
   int64_t capacity = (now - l->last_update) * pace.procs, used = cpu - pace.process_cpu;
   pace.process_cpu = cpu;
-  if (used >= 0 && capacity > used) pacer_limiter_add_idle(l, capacity - used);
+  pacer_limiter_add_idle(l, pacer_limiter_idle(capacity, used, wait_per_cpu));
 }
 
 static void pace_update_limiter(int64_t now) {
   if (pace_pacer.limiter.transitioning) return;
-  pace_account_idle(now);
+  pace_account_idle(now, runwait_ratio(now));
   pacer_limiter_update(&pace_pacer.limiter, now);
 }
 
@@ -87,7 +89,7 @@ bool pace_cycle_allowed(int64_t now) {
 }
 
 void pace_pause_begin(int64_t t0) {
-  pace_account_idle(t0);
+  pace_account_idle(t0, runwait_last());
   pacer_limiter_start_transition(&pace_pacer.limiter, true, t0);
 }
 

@@ -8,7 +8,8 @@
  *     the end of every cycle and, while a limit is set, on each tick;
  *   - CPU limiter: each pause counts as GC time on every proc, the sweep
  *     as an assist (it runs on the thread that allocated), the rest of the
- *     process's CPU time as mutator time, CPU time nobody used as idle.
+ *     process's CPU time as mutator time, proc time no thread used or
+ *     waited for (runwait.h) as idle.
  *
  * A tick runs at most every PACER_LIMITER_PERIOD (10 ms) from the
  * allocation slow path.  Every pace_* call except pace_tick_due() runs

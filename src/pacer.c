@@ -508,6 +508,12 @@ bool pacer_limiter_allows_pause(const pacer_limiter_t *l, int64_t pause_ns) {
 void pacer_limiter_add_assist(pacer_limiter_t *l, int64_t ns) { l->assist_pool += ns; }
 void pacer_limiter_add_idle(pacer_limiter_t *l, int64_t ns) { l->idle_pool += ns; }
 
+int64_t pacer_limiter_idle(int64_t capacity, int64_t used, double wait_per_cpu) {
+  if (capacity <= 0 || used < 0) return 0;
+  double busy = (double)used * (1.0 + (wait_per_cpu > 0 ? wait_per_cpu : 0));
+  return busy >= (double)capacity ? 0 : capacity - (int64_t)busy;
+}
+
 void pacer_limiter_update(pacer_limiter_t *l, int64_t now) {
   if (!l->transitioning)       /* Go throws; the transition's finish updates */
     update_locked(l, now);

@@ -202,6 +202,11 @@ void pacer_limiter_reset_capacity(pacer_limiter_t *l, int64_t now, int32_t procs
 bool pacer_limiter_need_update(const pacer_limiter_t *l, int64_t now);
 void pacer_limiter_add_assist(pacer_limiter_t *l, int64_t ns);
 void pacer_limiter_add_idle(pacer_limiter_t *l, int64_t ns);
+/* The idle time of `capacity` proc-ns in which the process's threads ran
+ * `used` CPU-ns and waited wait_per_cpu ns for a CPU per ns they ran: a
+ * thread that is runnable holds its proc whether or not the machine runs
+ * it (Go's running P), so only what nobody ran or waited for is idle. */
+int64_t pacer_limiter_idle(int64_t capacity, int64_t used, double wait_per_cpu);
 void pacer_limiter_update(pacer_limiter_t *l, int64_t now);
 void pacer_limiter_start_transition(pacer_limiter_t *l, bool gc_on, int64_t now);
 void pacer_limiter_finish_transition(pacer_limiter_t *l, int64_t now);

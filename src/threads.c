@@ -373,27 +373,6 @@ static int count_task(stop_ctx_t *c, pid_t tid) {
   return 1;
 }
 
-/* Reads /proc/self/task/<tid>/<name> into buf, NUL-terminated.  Not when
- * a seccomp filter the program turned on since start-up might kill the
- * process for the open. */
-static bool read_task_file(stop_ctx_t *c, pid_t tid, const char *name, char *buf, size_t len) {
-  if (!os_may_open()) return false;
-  char path[32], digits[12];
-  size_t nd = 0, p = 0;
-  for (unsigned v = (unsigned)tid; nd == 0 || v != 0; v /= 10) digits[nd++] = (char)('0' + v % 10);
-  while (nd > 0) path[p++] = digits[--nd];
-  path[p++] = '/';
-  for (const char *s = name; *s && p < sizeof path - 1; s++) path[p++] = *s;
-  path[p] = 0;
-  int fd = os_openat(c->tasks_fd, path, O_RDONLY);
-  if (fd < 0) return false;
-  ssize_t n = os_read(fd, buf, len - 1);
-  os_close(fd);
-  if (n < 0) return false;
-  buf[n] = 0;
-  return true;
-}
-
 /* The single-letter state after "(comm) " in a stat line; 0 if unknown. */
 static char stat_state(const char *stat) {
   const char *paren = strrchr(stat, ')');
@@ -449,10 +428,10 @@ static uint64_t hex_mask(const char *hex) {
 static stop_status_t why_not_parked(stop_ctx_t *c, pid_t tid, bool *libc) {
   char buf[2048];
   *libc = false;
-  if (!read_task_file(c, tid, "stat", buf, sizeof buf)) return STOP_OK;
+  if (!os_read_task_file(c->tasks_fd, tid, "stat", buf, sizeof buf)) return STOP_OK;
   char state = stat_state(buf);
   if (state == 'T' || state == 't') return STOP_STOPPED;
-  if (read_task_file(c, tid, "status", buf, sizeof buf)) {
+  if (os_read_task_file(c->tasks_fd, tid, "status", buf, sizeof buf)) {
     const char *blk = strstr(buf, "\nSigBlk:\t");
     uint64_t mask = blk ? hex_mask(blk + 9) : 0;
     if (mask >> (atomic_load(&stw.sig) - 1) & 1) {
@@ -461,7 +440,7 @@ static stop_status_t why_not_parked(stop_ctx_t *c, pid_t tid, bool *libc) {
     }
   }
   /* A vfork parent sleeps in clone or vfork, with CLONE_VFORK. */
-  if (state == 'D' && read_task_file(c, tid, "syscall", buf, sizeof buf)) {
+  if (state == 'D' && os_read_task_file(c->tasks_fd, tid, "syscall", buf, sizeof buf)) {
     long nr = 0;
     const char *s = buf;
     for (; *s >= '0' && *s <= '9'; s++) nr = nr * 10 + (*s - '0');

@@ -90,6 +90,19 @@ test_need() {
 	fi
 }
 
+# test_pin_cpu: sets pin to a command prefix (taskset) that runs a
+# command on one CPU this script may use, the same every time; exits 77
+# (meson's "skipped") where a process cannot be pinned.
+test_pin_cpu() {
+	local cpu
+	cpu=$(taskset -pc $$ 2>/dev/null | sed -n 's/.*: *\([0-9][0-9]*\).*/\1/p')
+	if [ -z "$cpu" ] || ! taskset -c "$cpu" true 2>/dev/null; then
+		echo "SKIP: cannot pin a process to a CPU (taskset)"
+		exit 77
+	fi
+	pin=(taskset -c "$cpu")
+}
+
 # test_free_port: prints a TCP port on 127.0.0.1 that nothing listens on.
 test_free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

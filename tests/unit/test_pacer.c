@@ -286,6 +286,40 @@ START_TEST(limiter_stop_the_world) {
 }
 END_TEST
 
+/* One program thread on 2 procs, on a CPU it shares with two other
+ * processes: each cycle a 50 ms pause, then 100 ms in which it runs 33 ms
+ * and waits 67 ms on the run queue.  Go counts the waiting P as running,
+ * so the pauses (100 proc-ms) never outweigh the mutator (100 proc-ms);
+ * counted as idle, the wait left 33 proc-ms of mutator a cycle and the
+ * limiter engaged with no memory limit (returns the cycle it last
+ * engaged in, 0 if it did not in 200). */
+static int busy_machine_engages(double wait_per_cpu) {
+  pacer_limiter_t l = {0};
+  int64_t t = 0;
+  pacer_limiter_reset_capacity(&l, t, 2);
+  for (int cycle = 1; cycle <= 200; cycle++) {
+    pacer_limiter_start_transition(&l, true, t);
+    pacer_limiter_finish_transition(&l, t += 50 * MS);
+    pacer_limiter_start_transition(&l, false, t);
+    pacer_limiter_finish_transition(&l, t);
+    l.numgc = cycle;
+    pacer_limiter_add_idle(&l, pacer_limiter_idle(2 * 100 * MS, 100 * MS / 3, wait_per_cpu));
+    pacer_limiter_update(&l, t += 100 * MS);
+  }
+  return (int)l.last_enabled_cycle;
+}
+
+START_TEST(limiter_busy_machine) {
+  ck_assert_int_eq(pacer_limiter_idle(200, 50, 0), 150);
+  ck_assert_int_eq(pacer_limiter_idle(200, 50, 1.0), 100);
+  ck_assert_int_eq(pacer_limiter_idle(200, 150, 1.0), 0);   /* more runnable threads than procs */
+  ck_assert_int_eq(pacer_limiter_idle(200, -5, 1.0), 0);    /* a clock that went back */
+  ck_assert_int_eq(pacer_limiter_idle(200, 50, -1.0), 150);
+  ck_assert_int_eq(busy_machine_engages(2.0), 0);
+  ck_assert_int_gt(busy_machine_engages(0), 0);
+}
+END_TEST
+
 /* ---- goal, trigger and assist formulas (§1-§3) ----------------------- */
 
 /* A pacer after a cycle that marked m bytes and scanned ps of stacks. */
@@ -592,6 +626,7 @@ static Suite *pacer_suite(void) {
   tc = tcase_create("limiter");
   tcase_add_test(tc, cpu_limiter);
   tcase_add_test(tc, limiter_stop_the_world);
+  tcase_add_test(tc, limiter_busy_machine);
   suite_add_tcase(s, tc);
   tc = tcase_create("formulas");
   tcase_add_test(tc, goal_and_trigger);
