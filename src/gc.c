@@ -3,6 +3,9 @@
  *
  * Invariants:
  *   - at most one cycle runs at a time (gc.lock); fork waits for it;
+ *   - a cycle's sweep runs after it, without gc.lock, on the threads that
+ *     allocate (sweep.h); the next cycle finishes it before it marks, and
+ *     whoever holds gc.lock next settles its result (gc_sweep_settle);
  *   - the world is stopped from threads_stop_world() to
  *     threads_start_world(), and in between nothing here calls malloc,
  *     stdio, a jemalloc entry point or takes a lock a mutator can hold;
@@ -103,6 +106,9 @@ static struct gc_state {
   uint32_t limiter_seen;         /* the limiter's last engagement, as of the
                                     last cycle (metrics) */
   uint64_t condemned_at_ns;      /* when the FLAG bits in the heap were set */
+  uint64_t sweep_cycle;          /* the cycle the last sweep job is of */
+  sweep_mode_t sweep_mode;       /* and its mode */
+  uint64_t sweep_cpu_seen;       /* sweep_cpu_ns() at the last settling */
   uint64_t last_scan_bytes;      /* roots and heap the last mark scanned */
   uint64_t last_live_bytes;      /* heap and roots the last mark found live */
   /* The next heap-triggered cycle may mark beside the program: it goes to
@@ -116,6 +122,7 @@ static struct gc_state {
   stop_result_t last_failure;
   unsigned stop_reports;
   _Atomic bool disabled;         /* no cycle can ever run in this process */
+  _Atomic bool cycling;          /* gc_cycle runs (else the lock's holder settles or ticks) */
   bool leaks_off;                /* leak reclaim stood down (gc_leaks_off) */
   unsigned partial_streak;       /* cycles in a row that could not reclaim */
   bool told_partial;             /* such a streak was reported */
@@ -153,11 +160,14 @@ static bool gc_over_budget(void) {
   return trigger < INT64_MAX / 2 && atomic_load(&gc.live) >= 2 * trigger;
 }
 
+static void gc_sweep_settle(void);
+
 /* The pacer's tick (limiter, memory inputs, scavenger), on the thread
  * that noticed it was due, through gc_collect(GC_TICK) (jemalloc's
  * statistics and purges want more stack than a small thread may have);
  * skipped while a cycle runs. */
 static void gc_tick_locked(int64_t now) {
+  gc_sweep_settle();
   pace_tick(now, atomic_load(&gc.live));
   atomic_store(&gc.trigger, pace_trigger());
 }
@@ -189,6 +199,7 @@ static void gc_assist(int64_t bytes) {
 void gc_note_alloc(int64_t net_bytes, long allocations) {
   int64_t live = atomic_fetch_add(&gc.live, net_bytes) + net_bytes;
   gc_assist(net_bytes);
+  if (unlikely(sweep_pending()) && !gc_inside) sweep_pay(live);
   long stress = config_get()->gcstress;
   if (stress > 0 && allocations > 0) {
     long before = atomic_fetch_add(&gc.allocations, allocations);
@@ -256,7 +267,7 @@ static bool gc_cycle_can_reclaim(const pacegc_config_t *c, uint64_t now) {
 typedef struct cycle {
   uint64_t t_start, t_mark, t_term, t_end;
   uint64_t pause_ns;             /* the world stopped, both stops */
-  uint64_t mark_cpu, sweep_cpu;  /* marking (beside the program, if concurrent); the sweep */
+  uint64_t mark_cpu;             /* marking (beside the program, if concurrent) */
   uint64_t helper_cpu;           /* the helper markers' part of the cycle */
   uint64_t assist_cpu;           /* program threads' assists */
   size_t traced_bytes;           /* marked by tracing (not allocated black) */
@@ -264,7 +275,6 @@ typedef struct cycle {
   bool forced, concurrent;
   int64_t heap_start, heap_end, goal;   /* h0, h1, the goal */
   mark_result_t mark;
-  sweep_result_t sweep;
 } cycle_t;
 
 static void gc_trace(const cycle_t *cy, bool forced, const pacegc_config_t *c) {
@@ -285,15 +295,60 @@ static void gc_trace(const cycle_t *cy, bool forced, const pacegc_config_t *c) {
     .procs = c->maxprocs, .forced = forced,
   };
   trace_write(&t);
-  sweep_mode_t mode = sweep_mode(c);
-  if (mode == SWEEP_LEAKS) return;
+}
+
+/* pacegc's line after a sweep where frees are deferred or nothing is
+ * reclaimed (none with leak reclaim: Go's line says it all). */
+static void gc_trace_sweep(const sweep_result_t *s) {
+  if (gc.sweep_mode == SWEEP_LEAKS) return;
+  bool dry = gc.sweep_mode == SWEEP_DRY_RUN;
   trace_reclaim_t r = {
-    .n = gc.cycles, .dry_run = mode == SWEEP_DRY_RUN,
-    .objects = mode == SWEEP_DRY_RUN ? cy->sweep.unreached_objects : cy->sweep.freed_objects,
-    .bytes = mode == SWEEP_DRY_RUN ? cy->sweep.unreached_bytes : cy->sweep.freed_bytes,
-    .kept_objects = cy->sweep.dangling_objects, .kept_bytes = cy->sweep.dangling_bytes,
+    .n = gc.sweep_cycle, .dry_run = dry,
+    .objects = dry ? s->unreached_objects : s->freed_objects,
+    .bytes = dry ? s->unreached_bytes : s->freed_bytes,
+    .kept_objects = s->dangling_objects, .kept_bytes = s->dangling_bytes,
   };
   trace_write_reclaim(&r);
+}
+
+/* ---- the sweep (sweep.h) ---- */
+
+/* The last job ended: new allocations need not be marked any more (with
+ * dangling=1 they keep taking the slow path, to record where they were
+ * made; marks outside a sweep are cleared by the next mark). */
+static void gc_sweep_ended(void) { atomic_store(&gc_allocate_black, provenance_enabled); }
+
+/* What an ended sweep tells: the collector's time, the CPU limiter, the
+ * scavenger (there is more free memory now), the trace and the metrics.
+ * gc.lock held. */
+static void gc_sweep_settle(void) {
+  sweep_result_t r;
+  if (!sweep_take_result(&r)) return;
+  uint64_t total = sweep_cpu_ns(), ns = total - gc.sweep_cpu_seen;
+  gc.sweep_cpu_seen = total;
+  gc.cpu_ns += ns;
+  if (config_get()->gctrace > 0) gc_trace_sweep(&r);
+  metrics_out_note_sweep(r.freed_bytes, r.freed_objects);
+  heap_stats_t hs;
+  heap_read_stats(&hs);
+  pace_sweep_end((int64_t)ns, &hs, atomic_load(&gc.live));
+  atomic_store(&gc.trigger, pace_trigger());
+}
+
+/* A cycle's thread sweeps after it let go of gc.lock (others sweep their
+ * share meanwhile, sweep.h), and settles the sweep if it can have the
+ * lock.  pacegc_collect waits for the whole sweep and its settling, as
+ * Go's runtime.GC() does: what it reclaimed shows when it returns. */
+static void gc_sweep_after_cycle(bool wait) {
+  if (wait) {
+    sweep_finish();
+    pthread_mutex_lock(&gc.lock);
+  } else {
+    sweep_some(SIZE_MAX);
+    if (pthread_mutex_trylock(&gc.lock) != 0) return;   /* its holder settles */
+  }
+  gc_sweep_settle();
+  pthread_mutex_unlock(&gc.lock);
 }
 
 /* Turns collection off for good (the stop or the roots need /proc, and
@@ -665,37 +720,59 @@ static void gc_stats_locked(pacegc_stats_t *out) {
 
 void gc_read_stats(pacegc_stats_t *out) {
   pthread_mutex_lock(&gc.lock);
+  gc_sweep_settle();
   gc_stats_locked(out);
   pthread_mutex_unlock(&gc.lock);
 }
 
 /* The metrics file (metrics_out.h): this cycle's counts, and the file
  * itself once a second. */
-static void gc_metrics(const cycle_t *cy, const heap_stats_t *hs) {
+static void gc_metrics(const cycle_t *cy) {
   uint32_t engaged = pace_pacer.limiter.last_enabled_cycle;
-  metrics_out_note_cycle(cy->pause_ns, cy->sweep.freed_bytes, cy->sweep.freed_objects,
-                         engaged != gc.limiter_seen);
+  metrics_out_note_cycle(cy->pause_ns, engaged != gc.limiter_seen);
   gc.limiter_seen = engaged;
   uint64_t now = os_monotonic_ns();
   if (!metrics_out_due(now)) return;
+  heap_stats_t hs;
+  heap_read_stats(&hs);
   pacegc_stats_t s;
-  stats_fill_heap(&s, hs);
+  stats_fill_heap(&s, &hs);
   gc_stats_locked(&s);
   metrics_out_write(&s, now);
 }
 
-/* The last word at exit: what the program ends with. */
-__attribute__((destructor)) static void gc_metrics_at_exit(void) {
+/* The last word at exit: the last sweep's trace line, and what the
+ * program ends with in the metrics file. */
+__attribute__((destructor)) static void gc_at_exit(void) {
+  if (pthread_mutex_trylock(&gc.lock) == 0) {
+    gc_sweep_settle();
+    pthread_mutex_unlock(&gc.lock);
+  }
   if (!metrics_out_on()) return;
   pacegc_stats_t s;
   pacegc_read_stats(&s);
   metrics_out_write(&s, os_monotonic_ns());
 }
 
-static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
+/* Starts the cycle's sweep (sweep.h), the world running and allocate-
+ * black on.  complete: the mark can be trusted; otherwise nothing is
+ * swept. */
+static void gc_sweep_begin(const cycle_t *cy, const pacegc_config_t *c, bool complete) {
+  uint64_t delay = gc_reclaim_delay_ns(c);
+  bool confirm = cy->t_term - gc.condemned_at_ns >= delay;
+  if (complete && confirm) gc.condemned_at_ns = cy->t_term;
+  gc.sweep_cycle = gc.cycles + 1;
+  gc.sweep_mode = sweep_mode(c);
+  int64_t live = atomic_load(&gc.live), trigger = pace_trigger();
+  sweep_start(gc.sweep_mode, delay == 0 ? SWEEP_AT_ONCE : confirm ? SWEEP_CONFIRM : SWEEP_HOLD,
+              gc_sweep_ended, live, trigger > live ? trigger - live : 0, !complete);
+}
+
+static NOINLINE void gc_cycle_run(gc_reason_t why, uintptr_t self_sp) {
   const pacegc_config_t *c = config_get();
   bool forced = why == GC_USER;
   cycle_t cy = {.forced = forced};
+  sweep_finish();                /* the marks are the last sweep's until it ends */
   heap_stats_t hs;
   heap_read_stats(&hs);          /* before the stop: jemalloc takes locks */
   pace_cycle_start(&hs);
@@ -710,7 +787,6 @@ static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
   cy.helper_cpu += markers_take_cpu_ns();
   if (!marked) return;
 
-  uint64_t sweep0 = os_thread_cpu_ns();
   if (gc.roots.kernel_io != KERNEL_IO_NONE && sweep_mode(c) == SWEEP_LEAKS)
     gc_leaks_off(gc.roots.kernel_io, c);
   /* A kernel queue that could not be read whole may hold the only
@@ -728,18 +804,8 @@ static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
            "nothing (said once)", (unsigned long)gc.cycles + 1, GC_PARTIAL_STREAK_TOLD - 1,
            TRANSIT_BUDGET >> 20);
   }
-  if (complete) {
-    uint64_t delay = gc_reclaim_delay_ns(c);
-    bool confirm = cy.t_term - gc.condemned_at_ns >= delay;
-    sweep(sweep_mode(c), delay == 0 ? SWEEP_AT_ONCE : confirm ? SWEEP_CONFIRM : SWEEP_HOLD,
-          &cy.sweep);
-    if (confirm) gc.condemned_at_ns = cy.t_term;
-  }
-  /* With dangling=1 allocations keep taking the slow path, to record
-   * where they were made; marks outside a sweep are cleared by the next
-   * mark. */
-  atomic_store(&gc_allocate_black, provenance_enabled);
-  cy.sweep_cpu = os_thread_cpu_ns() - sweep0;
+  gc_sweep_settle();              /* the last sweep's: its result is overwritten here */
+  gc_sweep_begin(&cy, c, complete);
 
   gc.cycles++;
   gc.forced_cycles += forced;
@@ -748,10 +814,23 @@ static NOINLINE void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
   gc.cpu_ns += os_thread_cpu_ns() - cpu0 + cy.helper_cpu;
   gc.pause_ns += cy.pause_ns;
   if (c->gctrace > 0) gc_trace(&cy, forced, c);
-  heap_read_stats(&hs);
-  pace_cycle_end((int64_t)cy.sweep_cpu, (int64_t)cy.pause_ns, &hs, atomic_load(&gc.live));
+  pace_cycle_end((int64_t)cy.pause_ns);
   atomic_store(&gc.trigger, pace_trigger());
-  if (metrics_out_on()) gc_metrics(&cy, &hs);
+  if (metrics_out_on()) gc_metrics(&cy);
+  /* dangling=1 reports each object it keeps with its call stacks: on
+   * this stack, before the cycle ends. */
+  if (provenance_enabled) {
+    sweep_finish();
+    gc_sweep_settle();
+  }
+}
+
+/* A thread that finds gc.lock taken by a cycle allocates on; one taken
+ * for anything else (a tick, a sweep's settling) is waited for. */
+static void gc_cycle(gc_reason_t why, uintptr_t self_sp) {
+  atomic_store(&gc.cycling, true);
+  gc_cycle_run(why, self_sp);
+  atomic_store(&gc.cycling, false);
 }
 
 /* A heap-triggered cycle runs if the heap is still over the trigger, it
@@ -785,6 +864,7 @@ static void gc_background_cycle(void) {
     gc_cycle(GC_HEAP, (uintptr_t)__builtin_frame_address(0));
   gc_inside = false;
   pthread_mutex_unlock(&gc.lock);
+  if (sweep_pending()) gc_sweep_after_cycle(false);   /* Go's background sweeper */
 }
 
 typedef struct cycle_call { gc_reason_t why; uintptr_t self_sp; } cycle_call_t;
@@ -822,11 +902,12 @@ void gc_collect(gc_reason_t why) {
   if (why == GC_USER) {
     pthread_mutex_lock(&gc.lock);
   } else if (pthread_mutex_trylock(&gc.lock) != 0) {
-    /* One is running.  If the heap has meanwhile grown past twice the
-     * trigger, this thread waits for it rather than allocate on: threads
-     * that allocate faster than one thread sweeps would otherwise grow
-     * the heap, and the next sweep with it, without bound. */
-    if (why == GC_TICK || !gc_over_budget()) return;
+    /* A cycle is running: this thread allocates on, unless the heap
+     * has meanwhile grown past twice the trigger, when it waits rather
+     * than grow the heap, and the next sweep with it, without bound.
+     * Anything else holding the lock (a tick, a sweep's settling) is
+     * short: the cycle waits for it. */
+    if (why == GC_TICK || (atomic_load(&gc.cycling) && !gc_over_budget())) return;
     pthread_mutex_lock(&gc.lock);
     if (!gc_heap_due(atomic_load(&gc.live))) {
       pthread_mutex_unlock(&gc.lock);
@@ -854,17 +935,28 @@ void gc_collect(gc_reason_t why) {
   __asm__ volatile("" : : "r"(regs) : "memory");   /* keep regs alive to here */
   os_restore_signals(&mask);
   pthread_mutex_unlock(&gc.lock);
+  if (why == GC_USER || (why != GC_TICK && sweep_pending())) gc_sweep_after_cycle(why == GC_USER);
   errno = saved_errno;
 }
 
-void gc_before_fork(void) { pthread_mutex_lock(&gc.lock); }
-void gc_after_fork_parent(void) { pthread_mutex_unlock(&gc.lock); }
+/* A sweep in progress stops where it is: the child goes on with it (its
+ * chunks are all either swept or not taken). */
+void gc_before_fork(void) {
+  pthread_mutex_lock(&gc.lock);
+  sweep_hold();
+}
+
+void gc_after_fork_parent(void) {
+  sweep_release();
+  pthread_mutex_unlock(&gc.lock);
+}
 
 void gc_after_fork_child(void) {
   os_after_fork_child();
   stacks_after_fork_child();
   pthread_mutex_init(&gc.lock, NULL);
-  atomic_store(&gc_allocate_black, provenance_enabled);
+  sweep_after_fork_child();
+  atomic_store(&gc_allocate_black, provenance_enabled || !sweep_ended());
   pace_after_fork_child();
   threads_after_fork_child();
   blocking_after_fork_child();

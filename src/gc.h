@@ -1,7 +1,8 @@
 /*
  * One collection cycle, end to end: mark (with the world stopped, or
- * beside the program between two short stops: dirty.h), sweep, report to
- * the pacer and the trace.
+ * beside the program between two short stops: dirty.h), report to the
+ * pacer and the trace, start the sweep that the allocating threads share
+ * (sweep.h) and settle it when it ends.
  *
  * The heap tells gc.c how many bytes were allocated and freed (in batches,
  * per thread); gc.c decides when a cycle starts.  A heap-triggered cycle

@@ -58,13 +58,16 @@ void metrics_out_init(const char *path) {
 
 bool metrics_out_on(void) { return M.on; }
 
-void metrics_out_note_cycle(uint64_t pause_ns, uint64_t reclaimed_bytes,
-                            uint64_t reclaimed_objects, bool limiter_engaged) {
+void metrics_out_note_cycle(uint64_t pause_ns, bool limiter_engaged) {
   if (!M.on) return;
   metrics_hist_add(&M.m.pauses, pause_ns);
+  M.m.limiter_engagements += limiter_engaged;
+}
+
+void metrics_out_note_sweep(uint64_t reclaimed_bytes, uint64_t reclaimed_objects) {
+  if (!M.on) return;
   M.m.reclaimed_bytes += reclaimed_bytes;
   M.m.reclaimed_objects += reclaimed_objects;
-  M.m.limiter_engagements += limiter_engaged;
 }
 
 bool metrics_out_due(uint64_t now_ns) { return M.on && now_ns - M.last_ns >= WRITE_EVERY_NS; }

@@ -19,9 +19,9 @@ void metrics_out_init(const char *path);
 
 bool metrics_out_on(void);
 
-/* Under the collector's lock, after each cycle. */
-void metrics_out_note_cycle(uint64_t pause_ns, uint64_t reclaimed_bytes,
-                            uint64_t reclaimed_objects, bool limiter_engaged);
+/* Under the collector's lock, after each cycle, and after its sweep. */
+void metrics_out_note_cycle(uint64_t pause_ns, bool limiter_engaged);
+void metrics_out_note_sweep(uint64_t reclaimed_bytes, uint64_t reclaimed_objects);
 
 /* Whether a write is due at now (once a second). */
 bool metrics_out_due(uint64_t now_ns);

@@ -13,7 +13,7 @@ static struct pace {
   int procs;
   _Atomic int64_t next_tick;   /* ns; no tick before */
   int64_t process_cpu;         /* process CPU-ns at the limiter's last update */
-  int64_t last_gc_ns;          /* the last cycle's pause + sweep per proc */
+  int64_t last_gc_ns;          /* the last cycle's pause (+ its sweep per proc, once over) */
   uint64_t last_inuse;         /* active bytes when the last cycle started */
 } pace = { .procs = 1, .next_tick = INT64_MAX };   /* no tick before pace_init */
 
@@ -107,10 +107,11 @@ void pace_after_fork_child(void) { pace.process_cpu = os_process_cpu_ns(); }
 
 void pace_cycle_start(const heap_stats_t *hs) { pace.last_inuse = hs->active; }
 
-void pace_cycle_end(int64_t sweep_cpu_ns, int64_t pause_ns, const heap_stats_t *hs,
-                    int64_t heap_live) {
-  pacer_limiter_add_assist(&pace_pacer.limiter, sweep_cpu_ns);
-  pace.last_gc_ns = pause_ns + sweep_cpu_ns / pace.procs;
+void pace_cycle_end(int64_t pause_ns) { pace.last_gc_ns = pause_ns; }
+
+void pace_sweep_end(int64_t sweep_ns, const heap_stats_t *hs, int64_t heap_live) {
+  pacer_limiter_add_assist(&pace_pacer.limiter, sweep_ns);
+  pace.last_gc_ns += sweep_ns / pace.procs;
   heap_stats_t after = *hs;
   pace_feed_memory(&after, heap_live);
   pacer_scavenge_goals_t g = pace_scavenge_goals(&after);

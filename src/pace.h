@@ -7,7 +7,7 @@
  *   - memory (the soft limit's R, F, A): read from jemalloc's counters at
  *     the end of every cycle and, while a limit is set, on each tick;
  *   - CPU limiter: each pause counts as GC time on every proc, the sweep
- *     as an assist (it runs on the thread that allocated), the rest of the
+ *     as an assist (it runs on the threads that allocate), the rest of the
  *     process's CPU time as mutator time, proc time no thread used or
  *     waited for (runwait.h) as idle.
  *
@@ -43,10 +43,13 @@ bool pace_cycle_allowed(int64_t now);
 void pace_pause_begin(int64_t t0);
 void pace_pause_end(int64_t t1);
 
-/* At the end of a cycle, after the sweep: the sweep's CPU time, jemalloc's
- * counters after it and heap_live; runs the background scavenger. */
-void pace_cycle_end(int64_t sweep_cpu_ns, int64_t pause_ns, const heap_stats_t *hs,
-                    int64_t heap_live);
+/* At the end of a cycle's marking: how long the world stood still. */
+void pace_cycle_end(int64_t pause_ns);
+
+/* At the end of a cycle's sweep: the time it took (on any thread),
+ * jemalloc's counters after it and heap_live; runs the background
+ * scavenger. */
+void pace_sweep_end(int64_t sweep_ns, const heap_stats_t *hs, int64_t heap_live);
 
 /* The heap's active bytes when the cycle started (Go's heapInUse at mark
  * termination, for the scavenger's goal). */

@@ -62,16 +62,8 @@ case $engaged in
 0) ;;
 *) fail "the limiter engaged $engaged times with no memory limit set" ;;
 esac
-# "gc N @...: ..., H0->H1->H2 MB, G MB goal, ..."
-worst=$(awk -v max="$max_ratio" '
-	/^gc [0-9]+ @/ {
-		for (i = 1; i <= NF; i++) if ($i == "MB," && $(i + 2) == "MB") {
-			split($(i - 1), h, "->"); goal = $(i + 1)
-			if (goal >= 8) { n++; r = h[1] / goal; if (r > worst) { worst = r; line = $0 } }
-		}
-	}
-	END { printf "%d %.2f %s\n", n, worst, line }' "$tmp/busy.err")
-read -r cycles ratio line <<<"$worst"
+worst=$(trace_heap_ratios "$tmp/busy.err")
+read -r cycles _ ratio line <<<"$worst"
 [ "$cycles" -ge 20 ] || fail "only $cycles cycles with a goal of 8 MB or more"
 awk -v r="$ratio" -v m="$max_ratio" 'BEGIN { exit !(r > m) }' &&
 	fail "the heap started a cycle at ${ratio}x its goal: $line"

@@ -90,6 +90,24 @@ test_need() {
 	fi
 }
 
+# trace_heap_ratios FILE: over the gctrace lines of FILE whose goal is at
+# least 8 MB (the first cycles' goals are too small for the MB-rounded
+# figures), the heap at each cycle's start over its goal: prints
+# "CYCLES MEAN MAX LINE", LINE being the cycle with the highest.
+trace_heap_ratios() {
+	awk '
+		/^gc [0-9]+ @/ {
+			for (i = 1; i <= NF; i++) if ($i == "MB," && $(i + 2) == "MB") {
+				split($(i - 1), h, "->"); goal = $(i + 1)
+				if (goal >= 8) {
+					n++; r = h[1] / goal; sum += r
+					if (r > worst) { worst = r; line = $0 }
+				}
+			}
+		}
+		END { printf "%d %.2f %.2f %s\n", n, n ? sum / n : 0, worst, line }' "$1"
+}
+
 # test_pin_cpu: sets pin to a command prefix (taskset) that runs a
 # command on one CPU this script may use, the same every time; exits 77
 # (meson's "skipped") where a process cannot be pinned.
