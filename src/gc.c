@@ -906,8 +906,12 @@ void gc_collect(gc_reason_t why) {
      * has meanwhile grown past twice the trigger, when it waits rather
      * than grow the heap, and the next sweep with it, without bound.
      * Anything else holding the lock (a tick, a sweep's settling) is
-     * short: the cycle waits for it. */
-    if (why == GC_TICK || (atomic_load(&gc.cycling) && !gc_over_budget())) return;
+     * short, and a heap-triggered cycle waits for it rather than let its
+     * thread allocate past the trigger.  (Not a gcstress one: the lock is
+     * not fair, and a thread calling pacegc_collect back to back kept
+     * one waiting for over a second.) */
+    bool over = gc_over_budget();
+    if (why == GC_HEAP ? atomic_load(&gc.cycling) && !over : why == GC_TICK || !over) return;
     pthread_mutex_lock(&gc.lock);
     if (!gc_heap_due(atomic_load(&gc.live))) {
       pthread_mutex_unlock(&gc.lock);
