@@ -85,8 +85,6 @@
  * that went concurrent for it would stay so. */
 #define GC_CONCURRENT_MIN_BYTES ((uint64_t)32 << 20)
 
-_Atomic int gc_allocate_black;
-int64_t gc_flush_bytes = 64 << 10;
 
 /* Set while this thread holds gc.lock in gc_collect or runs the
  * background cycle: an allocation the cycle makes itself (pthread_create
@@ -137,18 +135,24 @@ static struct gc_state {
   roots_t dirty;                 /* a concurrent mark's ranges to read again */
 } gc = { .lock = PTHREAD_MUTEX_INITIALIZER, .trigger = INT64_MAX };
 
+static void gc_note_alloc(int64_t net_bytes, long allocations);
+
+/* Net bytes a thread allocates (or frees) between two reports to the
+ * collector: the trigger costs one add and one compare per allocation. */
+#define GC_BUDGET ((int64_t)64 << 10)
+
 void gc_init(void) {
   const pacegc_config_t *c = config_get();
   gc.start_ns = os_monotonic_ns();
   pace_init(c, (int64_t)gc.start_ns);
   atomic_store(&gc.trigger, pace_trigger());
-  if (c->gcstress > 0) gc_flush_bytes = 0;
   atomic_store(&gc.use_background, c->concurrent == 2);
   provenance_enabled = c->dangling && c->free_mode == FREE_DEFER;
-  atomic_store(&gc_allocate_black, provenance_enabled);
+  atomic_store(&heap_allocate_black, provenance_enabled);
   threads_init(c->stop_signal, c->ptrace != 0);
   blocking_init(c->stop_blocked == 0);
   metrics_out_init(c->metrics_path);
+  heap_set_budget(c->gcstress > 0 ? 0 : GC_BUDGET, gc_note_alloc);
 }
 
 static bool gc_heap_due(int64_t live) {
@@ -196,7 +200,10 @@ static void gc_assist(int64_t bytes) {
   errno = saved_errno;
 }
 
-void gc_note_alloc(int64_t net_bytes, long allocations) {
+/* The heap's budget function (heap.h): a thread's batch of net allocated
+ * bytes (and allocation count, for gcstress); may assist a concurrent
+ * mark, sweep, start or run a cycle. */
+static void gc_note_alloc(int64_t net_bytes, long allocations) {
   int64_t live = atomic_fetch_add(&gc.live, net_bytes) + net_bytes;
   gc_assist(net_bytes);
   if (unlikely(sweep_pending()) && !gc_inside) sweep_pay(live);
@@ -316,7 +323,7 @@ static void gc_trace_sweep(const sweep_result_t *s) {
 /* The last job ended: new allocations need not be marked any more (with
  * dangling=1 they keep taking the slow path, to record where they were
  * made; marks outside a sweep are cleared by the next mark). */
-static void gc_sweep_ended(void) { atomic_store(&gc_allocate_black, provenance_enabled); }
+static void gc_sweep_ended(void) { atomic_store(&heap_allocate_black, provenance_enabled); }
 
 /* What an ended sweep tells: the collector's time, the CPU limiter, the
  * scavenger (there is more free memory now), the trace and the metrics.
@@ -329,9 +336,10 @@ static void gc_sweep_settle(void) {
   gc.cpu_ns += ns;
   if (config_get()->gctrace > 0) gc_trace_sweep(&r);
   metrics_out_note_sweep(r.freed_bytes, r.freed_objects);
+  pace_sweep_end((int64_t)ns);
   heap_stats_t hs;
   heap_read_stats(&hs);
-  pace_sweep_end((int64_t)ns, &hs, atomic_load(&gc.live));
+  pace_scavenge(&hs, atomic_load(&gc.live));
   atomic_store(&gc.trigger, pace_trigger());
 }
 
@@ -438,13 +446,11 @@ static pacer_cycle_t gc_pacer_input(const cycle_t *cy, int procs) {
   };
 }
 
-/* The assist ratio from the pacer, for gc_assist; none while the CPU
- * limiter is full (Go caps assists first). */
+/* The assist ratio from the pacer, for gc_assist. */
 static void gc_publish_assist_ratio(void) {
-  double per_byte = pace_pacer.assist_work_per_byte;
-  bool off = pacer_limiter_limiting(&pace_pacer.limiter) || !(per_byte > 0);
-  uint64_t per_kib = off ? 0 : per_byte * 1024 > 1e12 ? (uint64_t)1e12 : (uint64_t)(per_byte * 1024);
-  atomic_store(&gc.assist_per_kib, per_kib == 0 && !off ? 1 : per_kib);
+  double per_byte = pace_assist_work_per_byte();
+  uint64_t per_kib = per_byte * 1024 > 1e12 ? (uint64_t)1e12 : (uint64_t)(per_byte * 1024);
+  atomic_store(&gc.assist_per_kib, per_kib == 0 && per_byte > 0 ? 1 : per_kib);
 }
 
 /* With the world stopped, marking done: the pacer's end of the cycle
@@ -457,8 +463,8 @@ static void gc_mark_done(cycle_t *cy, pacer_cycle_t *pc, uint64_t allocated) {
   pc->stack_scan_work = gc.roots.stack_bytes;
   pc->globals_scan_work = gc.roots.global_bytes;
   pc->allocated = allocated;
-  pacer_finish_cycle(&pace_pacer, pc);
-  atomic_store(&gc_allocate_black, 1);
+  pace_mark_end(pc);
+  atomic_store(&heap_allocate_black, 1);
   atomic_store(&gc.live, (int64_t)cy->mark.marked_bytes);
 }
 
@@ -476,7 +482,7 @@ static bool gc_mark_stw(cycle_t *cy, uintptr_t self_sp) {
   if (ok) {
     mark_clear();
     pacer_cycle_t pc = gc_pacer_input(cy, cy->markers);
-    pacer_begin(&pace_pacer, &pc);
+    pace_mark_begin(&pc);
     mark_from_roots(&gc.roots, cy->markers, &cy->mark);
     gc_mark_done(cy, &pc, 0);
   }
@@ -502,9 +508,7 @@ static bool gc_mark_stw(cycle_t *cy, uintptr_t self_sp) {
  */
 static bool gc_wants_concurrent(const pacegc_config_t *c) {
   if (c->concurrent != 1) return c->concurrent == 2;
-  bool limit_bound = pace_pacer.mem_limit != PACER_NO_LIMIT &&
-                     pacer_memory_limit_goal(&pace_pacer) < pace_pacer.gcpercent_goal;
-  return gc.last_live_bytes >= GC_CONCURRENT_MIN_BYTES && !limit_bound;
+  return gc.last_live_bytes >= GC_CONCURRENT_MIN_BYTES && !pace_limit_sets_goal();
 }
 
 /* Why marking stops the world, in the trace, once per process. */
@@ -547,8 +551,9 @@ static bool gc_concurrent_ok(const pacegc_config_t *c) {
  * thread waits for the cycle anyway: every marker runs flat out. */
 static int gc_concurrent_markers(const pacegc_config_t *c) {
   if (!background_is_me()) return markers_prepare(c->maxprocs);
-  int dedicated = pace_pacer.dedicated_workers;
-  double fraction = pace_pacer.fractional_goal * c->maxprocs;
+  int dedicated;
+  double fraction;
+  pace_mark_workers(&dedicated, &fraction);
   int want = dedicated + (fraction > 0 ? 1 : 0);
   int n = markers_prepare(want < 1 ? 1 : want);
   if (fraction > 0 && n == want) markers_set_fraction(n - 1, fraction);
@@ -558,10 +563,7 @@ static int gc_concurrent_markers(const pacegc_config_t *c) {
 
 /* Go's revise: the assist ratio follows the heap and the work done. */
 static void gc_revise(void) {
-  int64_t live = atomic_load(&gc.live);
-  pace_pacer.heap_live = live > 0 ? (uint64_t)live : 0;
-  pace_pacer.heap_scan_work = mark_scan_progress();
-  pacer_revise(&pace_pacer);
+  pace_revise(atomic_load(&gc.live), mark_scan_progress());
   gc_publish_assist_ratio();
 }
 
@@ -636,9 +638,9 @@ static bool gc_mark_concurrent(cycle_t *cy, uintptr_t self_sp, const pacegc_conf
   if (ok) {
     dirty_protect_roots();
     mark_begin();
-    atomic_store(&gc_allocate_black, 1);
+    atomic_store(&heap_allocate_black, 1);
     pc.now = (int64_t)os_monotonic_ns();
-    pacer_begin(&pace_pacer, &pc);
+    pace_mark_begin(&pc);
     atomic_store(&gc.assist_ns, 0);
     gc_publish_assist_ratio();
     mark_assists(true);
@@ -662,19 +664,19 @@ static bool gc_mark_concurrent(cycle_t *cy, uintptr_t self_sp, const pacegc_conf
     mark_assists(false);
     atomic_store(&gc.assist_per_kib, 0);
     dirty_disarm();
-    atomic_store(&gc_allocate_black, provenance_enabled);
+    atomic_store(&heap_allocate_black, provenance_enabled);
     return false;
   }
   cy->heap_end = atomic_load(&gc.live);
   mark_assists(false);
   atomic_store(&gc.assist_per_kib, 0);
   cy->assist_cpu = atomic_load(&gc.assist_ns);
-  pacer_limiter_add_assist(&pace_pacer.limiter, (int64_t)cy->assist_cpu);
+  pace_add_gc_cpu((int64_t)cy->assist_cpu);
   pc.assist_ns = (int64_t)cy->assist_cpu;
   ok = roots_collect(&gc.roots, &gc.world, self_sp);
   /* The limiter counts the markers' CPU as the collector's (Go: the
    * dedicated and fractional workers), not only the stops and assists. */
-  pacer_limiter_add_assist(&pace_pacer.limiter, (int64_t)cy->mark_cpu);
+  pace_add_gc_cpu((int64_t)cy->mark_cpu);
   if (ok) {
     gc_mark_final(cy, heap_ok);
     cy->traced_bytes = cy->mark.marked_bytes;
@@ -688,7 +690,7 @@ static bool gc_mark_concurrent(cycle_t *cy, uintptr_t self_sp, const pacegc_conf
   pace_pause_end((int64_t)cy->t_end);
   dirty_disarm();
   if (!ok) {
-    atomic_store(&gc_allocate_black, provenance_enabled);
+    atomic_store(&heap_allocate_black, provenance_enabled);
     gc_roots_failed();
   }
   return ok;
@@ -705,15 +707,9 @@ static void gc_note_mark(const cycle_t *cy, const pacegc_config_t *c) {
 /* The collector's fields of pacegc_read_stats; gc.lock held. */
 static void gc_stats_locked(pacegc_stats_t *out) {
   out->heap_live = (size_t)(atomic_load(&gc.live) > 0 ? atomic_load(&gc.live) : 0);
-  out->heap_marked = pace_pacer.heap_marked;
-  uint64_t goal, trigger = pacer_trigger(&pace_pacer, &goal);
-  out->heap_goal = goal > SIZE_MAX ? SIZE_MAX : (size_t)goal;
-  out->heap_trigger = trigger > SIZE_MAX ? SIZE_MAX : (size_t)trigger;
-  out->memory_limit = pace_pacer.mem_limit;
-  out->gogc = pace_pacer.gogc;
+  pace_read_stats(out);
   out->num_gc = (uint32_t)gc.cycles;
   out->num_forced_gc = (uint32_t)gc.forced_cycles;
-  out->limiter_last_enabled = pace_pacer.limiter.last_enabled_cycle;
   out->gc_cpu_ns = gc.cpu_ns;
   out->pause_total_ns = gc.pause_ns;
 }
@@ -728,7 +724,7 @@ void gc_read_stats(pacegc_stats_t *out) {
 /* The metrics file (metrics_out.h): this cycle's counts, and the file
  * itself once a second. */
 static void gc_metrics(const cycle_t *cy) {
-  uint32_t engaged = pace_pacer.limiter.last_enabled_cycle;
+  uint32_t engaged = pace_limiter_last_enabled();
   metrics_out_note_cycle(cy->pause_ns, engaged != gc.limiter_seen);
   gc.limiter_seen = engaged;
   uint64_t now = os_monotonic_ns();
@@ -778,7 +774,7 @@ static NOINLINE void gc_cycle_run(gc_reason_t why, uintptr_t self_sp) {
   pace_cycle_start(&hs);
   cy.t_start = os_monotonic_ns();
   cy.heap_start = atomic_load(&gc.live);
-  cy.goal = (int64_t)pacer_heap_goal(&pace_pacer);
+  cy.goal = pace_heap_goal();
   cy.markers = gc.last_scan_bytes >= GC_PARALLEL_MARK_MIN ? markers_prepare(c->maxprocs) : 1;
   cy.concurrent = gc_concurrent_ok(c);
   uint64_t cpu0 = os_thread_cpu_ns();
@@ -960,7 +956,7 @@ void gc_after_fork_child(void) {
   stacks_after_fork_child();
   pthread_mutex_init(&gc.lock, NULL);
   sweep_after_fork_child();
-  atomic_store(&gc_allocate_black, provenance_enabled || !sweep_ended());
+  atomic_store(&heap_allocate_black, provenance_enabled || !sweep_ended());
   pace_after_fork_child();
   threads_after_fork_child();
   blocking_after_fork_child();

@@ -17,20 +17,9 @@
 #include <stdatomic.h>
 #include "util.h"
 
-/* Set while a sweep may run: new allocations are marked as they are made
- * ("allocate black"), so the sweep in progress never takes them. */
-extern _Atomic int gc_allocate_black;
-
-/* A thread's net bytes (allocated - freed) reach gc.c through this once
- * they pass +-gc_flush_bytes; 0 (gcstress) sends every allocation. */
-extern int64_t gc_flush_bytes;
-
-/* Reads the configuration and sets the initial trigger. */
+/* Reads the configuration, sets the initial trigger and installs the
+ * collector's budget in the heap (heap.h). */
 void gc_init(void);
-
-/* Adds a thread's batch of net allocated bytes (and allocation count, for
- * gcstress); may assist a concurrent mark, start or run a cycle. */
-void gc_note_alloc(int64_t net_bytes, long allocations);
 
 typedef enum gc_reason {
   GC_HEAP,     /* the heap reached the trigger; the CPU limiter may put it off */

@@ -164,17 +164,30 @@ static void *heap_index_new(void *p) {
 }
 
 /* Marks a fresh allocation while a sweep runs; with dangling=1 also
- * records where it was allocated (gc_allocate_black then stays set). */
+ * records where it was allocated (heap_allocate_black then stays set). */
 void heap_publish_slow(void *p) {
   if (provenance_enabled) provenance_alloc((uintptr_t)p);
   objindex_mark(&heap.index, (uintptr_t)p);
 }
 
+_Atomic int heap_allocate_black;
+int64_t heap_budget = 64 << 10;
+static _Atomic(heap_budget_fn) heap_on_budget;
+static _Atomic int64_t heap_unreported;   /* net bytes flushed before a function was set */
+
+void heap_set_budget(int64_t budget, heap_budget_fn fn) {
+  heap_budget = budget;
+  atomic_store(&heap_on_budget, fn);
+  fn(atomic_exchange(&heap_unreported, 0), 0);
+}
+
 void heap_flush_net(void) {
   int64_t net = heap_net_bytes;
   heap_net_bytes = 0;
-  if (atomic_load_explicit(&heap_state, memory_order_relaxed) == HEAP_READY)
-    gc_note_alloc(net, net > 0 && gc_flush_bytes == 0 ? 1 : 0);
+  if (atomic_load_explicit(&heap_state, memory_order_relaxed) != HEAP_READY) return;
+  heap_budget_fn fn = atomic_load_explicit(&heap_on_budget, memory_order_acquire);
+  if (fn) fn(net, net > 0 && heap_budget == 0 ? 1 : 0);
+  else atomic_fetch_add(&heap_unreported, net);
 }
 
 /* free() when the program's frees are deferred or ignored.  A deferred

@@ -10,8 +10,8 @@
 #define PACEGC_HEAP_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include "config.h"
-#include "gc.h"
 #include "objindex.h"
 
 /* Requests up to this size are sized from a table, not by jemalloc. */
@@ -38,13 +38,32 @@ extern __thread int64_t heap_net_bytes;
 /* How free() behaves (PACEGC_FREE). */
 extern free_mode_t heap_free_mode;
 
+/*
+ * What the collector asks of the fast paths (set by gc.c, as mimalloc's
+ * deferred-free hook and jemalloc's event counters are set by their
+ * users), so that the heap calls nothing of the collector's by name:
+ *   heap_allocate_black  set while a sweep may run: new allocations are
+ *                        marked as they are made ("allocate black"), so
+ *                        the sweep in progress never takes them;
+ *   heap_budget          a thread's net bytes (allocated - freed) go to
+ *                        the collector's function once they pass
+ *                        +-heap_budget; 0 (gcstress) sends every one.
+ */
+typedef void (*heap_budget_fn)(int64_t net_bytes, long allocations);
+extern _Atomic int heap_allocate_black;
+extern int64_t heap_budget;
+
+/* Installs fn with budget bytes; what threads reported before it was
+ * installed goes to it at once. */
+void heap_set_budget(int64_t budget, heap_budget_fn fn);
+
 void heap_flush_net(void);
 
 /* Batches byte counts per thread so the trigger costs one add and one
  * compare on the fast path. */
 ALWAYS_INLINE void heap_account(int64_t delta) {
   int64_t net = heap_net_bytes += delta;
-  if (unlikely((uint64_t)(net + gc_flush_bytes) > 2 * (uint64_t)gc_flush_bytes))
+  if (unlikely((uint64_t)(net + heap_budget) > 2 * (uint64_t)heap_budget))
     heap_flush_net();
 }
 
@@ -54,7 +73,7 @@ ALWAYS_INLINE void heap_account(int64_t delta) {
 void heap_publish_slow(void *p);
 
 ALWAYS_INLINE void heap_publish(void *p, size_t usable) {
-  if (unlikely(atomic_load_explicit(&gc_allocate_black, memory_order_relaxed)))
+  if (unlikely(atomic_load_explicit(&heap_allocate_black, memory_order_relaxed)))
     heap_publish_slow(p);
   objindex_insert(&heap.index, (uintptr_t)p, usable);
   heap_account((int64_t)usable);

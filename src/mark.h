@@ -8,7 +8,7 @@
  * — the roots, then the pages written meanwhile (dirty.h), the program
  * running — and a last mark_ranges() and mark_end() with the world
  * stopped.  Allocations made in between are marked as they are made
- * (gc_allocate_black): they need no tracing, only their written pages.
+ * (heap_allocate_black): they need no tracing, only their written pages.
  */
 #ifndef PACEGC_MARK_H
 #define PACEGC_MARK_H

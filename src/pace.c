@@ -4,10 +4,11 @@
 #include <stdatomic.h>
 
 #include "os.h"
+#include "pacegc.h"
 #include "runwait.h"
 #include "scavenge.h"
 
-pacer_t pace_pacer;
+static pacer_t pace_pacer;
 
 static struct pace {
   int procs;
@@ -65,6 +66,49 @@ static pacer_scavenge_goals_t pace_scavenge_goals(const heap_stats_t *hs) {
                               pace.last_inuse, (uint64_t)PAGE_SIZE);
 }
 
+int64_t pace_heap_goal(void) {
+  uint64_t g = pacer_heap_goal(&pace_pacer);
+  return g > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)g;
+}
+
+bool pace_limit_sets_goal(void) {
+  return pace_pacer.mem_limit != PACER_NO_LIMIT &&
+         pacer_memory_limit_goal(&pace_pacer) < pace_pacer.gcpercent_goal;
+}
+
+void pace_mark_begin(const pacer_cycle_t *pc) { pacer_begin(&pace_pacer, pc); }
+void pace_mark_end(const pacer_cycle_t *pc) { pacer_finish_cycle(&pace_pacer, pc); }
+
+void pace_revise(int64_t heap_live, uint64_t scan_work) {
+  pace_pacer.heap_live = heap_live > 0 ? (uint64_t)heap_live : 0;
+  pace_pacer.heap_scan_work = scan_work;
+  pacer_revise(&pace_pacer);
+}
+
+double pace_assist_work_per_byte(void) {
+  double per_byte = pace_pacer.assist_work_per_byte;
+  return pacer_limiter_limiting(&pace_pacer.limiter) || !(per_byte > 0) ? 0 : per_byte;
+}
+
+void pace_mark_workers(int *dedicated, double *fraction) {
+  *dedicated = pace_pacer.dedicated_workers;
+  *fraction = pace_pacer.fractional_goal * pace.procs;
+}
+
+void pace_add_gc_cpu(int64_t ns) { pacer_limiter_add_assist(&pace_pacer.limiter, ns); }
+
+void pace_read_stats(pacegc_stats_t *out) {
+  out->heap_marked = pace_pacer.heap_marked;
+  uint64_t goal, trigger = pacer_trigger(&pace_pacer, &goal);
+  out->heap_goal = goal > SIZE_MAX ? SIZE_MAX : (size_t)goal;
+  out->heap_trigger = trigger > SIZE_MAX ? SIZE_MAX : (size_t)trigger;
+  out->memory_limit = pace_pacer.mem_limit;
+  out->gogc = pace_pacer.gogc;
+  out->limiter_last_enabled = pace_pacer.limiter.last_enabled_cycle;
+}
+
+uint32_t pace_limiter_last_enabled(void) { return pace_pacer.limiter.last_enabled_cycle; }
+
 bool pace_tick_due(int64_t now) {
   return now >= atomic_load_explicit(&pace.next_tick, memory_order_relaxed);
 }
@@ -109,9 +153,12 @@ void pace_cycle_start(const heap_stats_t *hs) { pace.last_inuse = hs->active; }
 
 void pace_cycle_end(int64_t pause_ns) { pace.last_gc_ns = pause_ns; }
 
-void pace_sweep_end(int64_t sweep_ns, const heap_stats_t *hs, int64_t heap_live) {
+void pace_sweep_end(int64_t sweep_ns) {
   pacer_limiter_add_assist(&pace_pacer.limiter, sweep_ns);
   pace.last_gc_ns += sweep_ns / pace.procs;
+}
+
+void pace_scavenge(const heap_stats_t *hs, int64_t heap_live) {
   heap_stats_t after = *hs;
   pace_feed_memory(&after, heap_live);
   pacer_scavenge_goals_t g = pace_scavenge_goals(&after);

@@ -1,7 +1,8 @@
 /*
  * The pacer as the collector drives it: src/pacer.c decides, this file
  * measures and feeds it.  It owns the one pacer_t of the process and the
- * clocks the CPU limiter needs.
+ * clocks the CPU limiter needs; the collector reaches the pacer only
+ * through the calls below.
  *
  *   - heap: gc.c reports each cycle (pacer_begin/pacer_finish_cycle);
  *   - memory (the soft limit's R, F, A): read from jemalloc's counters at
@@ -22,12 +23,37 @@
 #include "heap.h"
 #include "pacer.h"
 
-extern pacer_t pace_pacer;
+struct pacegc_stats;
 
 void pace_init(const pacegc_config_t *c, int64_t now);
 
 /* The trigger and goal in bytes of heap_live; INT64_MAX means never. */
 int64_t pace_trigger(void);
+int64_t pace_heap_goal(void);
+
+/* Whether the memory limit, not GOGC, sets the goal. */
+bool pace_limit_sets_goal(void);
+
+/* A mark begins (pc: the cycle's inputs; pacer_begin) and ends, with the
+ * world stopped (pacer_finish_cycle). */
+void pace_mark_begin(const pacer_cycle_t *pc);
+void pace_mark_end(const pacer_cycle_t *pc);
+
+/* While a concurrent mark runs: the heap is at heap_live bytes and scan
+ * work done is scan_work (Go's revise); the scan work an allocated byte
+ * owes, 0 while the CPU limiter is full (Go caps assists first); Go's
+ * dedicated markers and the fractional share of GOMAXPROCS left over. */
+void pace_revise(int64_t heap_live, uint64_t scan_work);
+double pace_assist_work_per_byte(void);
+void pace_mark_workers(int *dedicated, double *fraction);
+
+/* Collector CPU outside the pauses (markers, assists): the limiter's. */
+void pace_add_gc_cpu(int64_t ns);
+
+/* pacegc_read_stats' pacer fields: marked heap, goal, trigger, memory
+ * limit, GOGC, the limiter's last engagement. */
+void pace_read_stats(struct pacegc_stats *out);
+uint32_t pace_limiter_last_enabled(void);
 
 /* Whether a tick is due at `now` (lock-free, cheap). */
 bool pace_tick_due(int64_t now);
@@ -46,10 +72,13 @@ void pace_pause_end(int64_t t1);
 /* At the end of a cycle's marking: how long the world stood still. */
 void pace_cycle_end(int64_t pause_ns);
 
-/* At the end of a cycle's sweep: the time it took (on any thread),
- * jemalloc's counters after it and heap_live; runs the background
- * scavenger. */
-void pace_sweep_end(int64_t sweep_ns, const heap_stats_t *hs, int64_t heap_live);
+/* At the end of a cycle's sweep: the CPU time it took (on any thread). */
+void pace_sweep_end(int64_t sweep_ns);
+
+/* The background scavenger, after a sweep: jemalloc's counters and
+ * heap_live feed the memory inputs, and free pages over the scavenger's
+ * goal go back to the OS (scavenge.h). */
+void pace_scavenge(const heap_stats_t *hs, int64_t heap_live);
 
 /* The heap's active bytes when the cycle started (Go's heapInUse at mark
  * termination, for the scavenger's goal). */
