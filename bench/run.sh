@@ -117,9 +117,10 @@ DELAY_ALLOCATORS=(
 )
 
 # ---------------------------------------------------------------------------
-# --suite go: "name|GOGC|GOMEMLIMIT" (--workloads selects by name), each run
-# as the Go program (GOGC, GOMEMLIMIT) and as the C program under pacegc
-# (PACEGC_GOGC, PACEGC_GOMEMLIMIT).  With GO_LIVE_MIB = 32 MiB live, GOGC=100
+# --suite go: "name|GOGC|GOMEMLIMIT|threads" (--workloads selects by name),
+# each run as the Go program (GOGC, GOMEMLIMIT; threads goroutines) and as
+# the C program under pacegc (PACEGC_GOGC, PACEGC_GOMEMLIMIT; threads
+# pthreads), each thread with its part of the live set and of the bytes.  With GO_LIVE_MIB = 32 MiB live, GOGC=100
 # alone gives Go a heap goal of 65-90 MB and a peak RSS near 125 MiB, so
 # both limits bind.  Go counts its whole footprint against the limit, and
 # with 1-4 KiB objects replaced at random 12-15 MiB of it is not heap
@@ -129,10 +130,12 @@ DELAY_ALLOCATORS=(
 # regime where the collector runs every few MB allocated (Go: about 1500
 # cycles for 4 GiB).
 GO_CONFIGS=(
-	"gogc100|100|off"
-	"gogc200|200|off"
-	"limit64|100|64MiB"
-	"limit48|100|48MiB"
+	"gogc100|100|off|1"
+	"gogc200|200|off|1"
+	"limit64|100|64MiB|1"
+	"limit48|100|48MiB|1"
+	"gogc100-4t|100|off|4"
+	"limit64-4t|100|64MiB|4"
 )
 GO_LIVE_MIB=32       # live heap of churn
 GO_TOTAL_MIB=4096    # bytes churn allocates at scale 100
@@ -338,8 +341,8 @@ go_build() { # builds bench/go/churn.go into $BIN/churn-go, offline
 
 # go_run CONFIG-INDEX RUNTIME RUN: one timed run; appends its manifest line.
 go_run() {
-	local ci=$1 rt=$2 r=$3 name gogc limit
-	IFS='|' read -r name gogc limit <<<"${GO_CONFIGS[$ci]}"
+	local ci=$1 rt=$2 r=$3 name gogc limit threads
+	IFS='|' read -r name gogc limit threads <<<"${GO_CONFIGS[$ci]}"
 	local base=$WORK/go.$ci.$rt.$r rc=0
 	local -a envs cmd
 	if [ "$rt" = go ]; then
@@ -352,18 +355,18 @@ go_run() {
 	fi
 	"$TIME_BIN" -f '%e %M %U %S' -o "$base.time" timeout -k 5 "$TIMEOUT" \
 		env -u LD_PRELOAD -u GODEBUG -u PACEGC_FREE -u PACEGC_RECLAIM "${envs[@]}" \
-		"${cmd[@]}" "$GO_TOTAL" "$GO_LIVE_MIB" </dev/null >"$base.out" 2>"$base.err" || rc=$?
+		"${cmd[@]}" "$GO_TOTAL" "$GO_LIVE_MIB" "$threads" </dev/null >"$base.out" 2>"$base.err" || rc=$?
 	if [ $rc -ne 0 ]; then
 		FAILED=1
 		note "$name under $rt: exit status $rc (run $((r + 1))); stderr:"
 		grep -v '^gc ' "$base.err" | tail -n 5 | sed 's/^/    /' >&2 || true
 		return
 	fi
-	if [ ! -f "$WORK/go.expected" ]; then
-		cp "$base.out" "$WORK/go.expected"
-	elif ! cmp -s "$base.out" "$WORK/go.expected"; then
+	if [ ! -f "$WORK/go.expected.$threads" ]; then
+		cp "$base.out" "$WORK/go.expected.$threads"
+	elif ! cmp -s "$base.out" "$WORK/go.expected.$threads"; then
 		FAILED=1
-		note "$name under $rt (run $((r + 1))): checksum differs: $(cat "$base.out") vs $(cat "$WORK/go.expected")"
+		note "$name under $rt (run $((r + 1))): checksum differs: $(cat "$base.out") vs $(cat "$WORK/go.expected.$threads")"
 	fi
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$gogc" "$limit" "$rt" "$base.err" "$base.time" \
 		>>"$WORK/go.manifest"
@@ -410,7 +413,7 @@ go_table() {
 	echo "- command: \`$SHOWN_CMD\`"
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "- machine: $(nproc) cores; $(go version | awk '{ print $3 }'); $(getconf GNU_LIBC_VERSION 2>/dev/null || echo 'glibc ?'); jemalloc $(dpkg-query -W -f='${Version}' libjemalloc2 2>/dev/null || echo '?')"
-	echo "- workload: bench/churn.c under pacegc (PACEGC_GODEBUG=$GO_PACEGC_GODEBUG), bench/go/churn.go under Go; $GO_LIVE_MIB MiB live in 1-4 KiB objects, $GO_TOTAL MiB allocated (half replacing live objects at random, half short-lived); GOMAXPROCS = PACEGC_GOMAXPROCS = $GO_PROCS"
+	echo "- workload: bench/churn.c under pacegc (PACEGC_GODEBUG=$GO_PACEGC_GODEBUG), bench/go/churn.go under Go; $GO_LIVE_MIB MiB live in 1-4 KiB objects, $GO_TOTAL MiB allocated (half replacing live objects at random, half short-lived), by 1 or 4 threads (configs ending in -4t: goroutines under Go) each with its part of both; GOMAXPROCS = PACEGC_GOMAXPROCS = $GO_PROCS"
 	echo "- $RUNS runs per cell, interleaved; each figure is the median over the runs. GCs: cycles per run; steady GCs and the h0/h1/h2/goal columns: cycles after the live set is full (h0 heap at cycle start, h1 at mark end, h2 marked live, goal, all in gctrace's whole MB). mean h0/h2 in brackets: 1+GOGC/100. GC CPU %: the last gctrace line's figure. Ratio rows: pacegc ÷ go"
 	echo
 	if [ -s "$WORK/go.manifest" ]; then
