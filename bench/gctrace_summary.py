@@ -128,18 +128,22 @@ def expected_h0_h2(gogc, memlimit):
     return f"{1 + int(gogc) / 100:.2f}"
 
 
-def label(gogc, memlimit):
-    if memlimit in ("", "off"):
-        return f"GOGC={gogc}"
-    return f"GOGC={gogc}, GOMEMLIMIT={memlimit}"
+def label(name, gogc, memlimit):
+    """GOGC and the limit, and the thread count when the config's name
+    ends in -Nt (bench/run.sh's GO_CONFIGS)."""
+    text = f"GOGC={gogc}" if memlimit in ("", "off") else f"GOGC={gogc}, GOMEMLIMIT={memlimit}"
+    threads = name.rsplit("-", 1)[1] if "-" in name else ""
+    if threads.endswith("t") and threads[:-1].isdigit():
+        text += f", {threads[:-1]} threads"
+    return text
 
 
 def table(configs):
     head = ["config", "runtime"] + [c[0] for c in COLUMNS]
     lines = ["| " + " | ".join(head) + " |",
              "|---|---|" + "--:|" * len(COLUMNS)]
-    for gogc, memlimit, runtimes in configs.values():
-        config = label(gogc, memlimit)
+    for name, (gogc, memlimit, runtimes) in configs.items():
+        config = label(name, gogc, memlimit)
         meds = {rt: median_metrics(runs) for rt, runs in runtimes.items()}
         for rt, m in meds.items():
             cells = [fmt(m[k], f) for _, k, f in COLUMNS]
