@@ -351,7 +351,7 @@ static void gc_sweep_settle(void) {
  * meanwhile; a thread that crosses the trigger in that time waits for the
  * lock rather than allocate on.  Letting the lock go first and sweeping
  * after was measured worse: churn's 2.5 KiB objects on four threads ran
- * 11-12 s at 240-265 MB peak RSS that way, 4.3-5 s at 100 MB this way
+ * 11-12 s at 240-265 MB peak RSS that way, 4.3-5.2 s at 96-101 MB this way
  * (before the sweep was shared: 7-9 s, 170 MB).  pacegc_collect so
  * returns with the sweep done, as Go's runtime.GC() does.
  */
