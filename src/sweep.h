@@ -39,11 +39,11 @@ typedef enum { SWEEP_HOLD, SWEEP_CONFIRM, SWEEP_AT_ONCE } sweep_when_t;
 
 /*
  * A cycle's sweep is a job shared out in chunks of the object index (Go's
- * proportional sweep): the thread that ran the cycle sweeps it after
- * letting go of the collector's lock, and threads that allocate while it
- * is unfinished sweep in proportion to what they allocate, so that it ends
- * before the heap reaches the next trigger, whatever the number of threads
- * allocating.  Garbage goes back to jemalloc on the thread that swept it.
+ * proportional sweep): threads that allocate while it is unfinished sweep
+ * in proportion to what they allocate, so that it ends before the heap
+ * reaches the next trigger, whatever the number of threads allocating;
+ * the thread that ran the cycle sweeps the rest (gc.c says when).
+ * Garbage goes back to jemalloc on the thread that swept it.
  *
  * Invariants:
  *   - a job starts with the world running, allocate-black on and the last
