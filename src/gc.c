@@ -138,10 +138,6 @@ static struct gc_state {
 
 static void gc_note_alloc(int64_t net_bytes, long allocations);
 
-/* Net bytes a thread allocates (or frees) between two reports to the
- * collector: the trigger costs one add and one compare per allocation. */
-#define GC_BUDGET ((int64_t)64 << 10)
-
 void gc_init(void) {
   const pacegc_config_t *c = config_get();
   gc.start_ns = os_monotonic_ns();
@@ -153,7 +149,7 @@ void gc_init(void) {
   threads_init(c->stop_signal, c->ptrace != 0);
   blocking_init(c->stop_blocked == 0);
   metrics_out_init(c->metrics_path);
-  heap_set_budget(c->gcstress > 0 ? 0 : GC_BUDGET, gc_note_alloc);
+  heap_set_budget(c->gcstress > 0 ? 0 : HEAP_BUDGET_DEFAULT, gc_note_alloc);
 }
 
 static bool gc_heap_due(int64_t live) {

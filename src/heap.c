@@ -171,7 +171,7 @@ void heap_publish_slow(void *p) {
 }
 
 _Atomic int heap_allocate_black;
-int64_t heap_budget = 64 << 10;
+int64_t heap_budget = HEAP_BUDGET_DEFAULT;
 static _Atomic(heap_budget_fn) heap_on_budget;
 static _Atomic int64_t heap_unreported;   /* net bytes flushed before a function was set */
 

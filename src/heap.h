@@ -50,6 +50,9 @@ extern free_mode_t heap_free_mode;
  *                        +-heap_budget; 0 (gcstress) sends every one.
  */
 typedef void (*heap_budget_fn)(int64_t net_bytes, long allocations);
+/* The budget unless the collector asks for another: the trigger then
+ * costs one add and one compare per allocation. */
+#define HEAP_BUDGET_DEFAULT ((int64_t)64 << 10)
 extern _Atomic int heap_allocate_black;
 extern int64_t heap_budget;
 
