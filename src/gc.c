@@ -819,9 +819,6 @@ static NOINLINE void gc_cycle_run(gc_reason_t why, uintptr_t self_sp) {
   pace_cycle_end((int64_t)cy.pause_ns);
   atomic_store(&gc.trigger, pace_trigger());
   if (metrics_out_on()) gc_metrics(&cy);
-  /* dangling=1 reports each object it keeps with its call stacks: on
-   * this stack, before the cycle ends, on the background thread too. */
-  if (provenance_enabled) gc_sweep_inline();
 }
 
 /* A thread that finds gc.lock taken by a cycle allocates on; one taken

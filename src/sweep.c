@@ -255,7 +255,7 @@ void sweep_pay(int64_t live) {
 }
 
 void sweep_finish(void) {
-  while (sweep_some(SIZE_MAX) > 0) {}
+  sweep_some(SIZE_MAX);                         /* takes chunks until none is left */
   while (atomic_load(&J.busy) != 0) sched_yield();
   if (atomic_load(&J.next) >= atomic_load(&J.words)) end_job();
 }

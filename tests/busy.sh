@@ -29,8 +29,7 @@ test_args 2 "LIBPACEGC GCTREES_EXE" "$@"
 lib=$1 exe=$2
 test_lib "$lib"
 test_checks busy
-spinners=()
-trap '[ ${#spinners[@]} -eq 0 ] || kill "${spinners[@]}" 2>/dev/null; chmod -R u+rwX "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'test_unspin; chmod -R u+rwX "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 scale=50 max_ratio=1.5
 test_pin_cpu
@@ -47,13 +46,9 @@ run() {
 }
 
 run alone
-for _ in 1 2; do
-	"${pin[@]}" sh -c 'while :; do :; done' &
-	spinners+=($!)
-done
+test_spin 2
 run busy "${pin[@]}" env PACEGC_GODEBUG=gctrace=1 PACEGC_METRICS="$tmp/busy.prom"
-kill "${spinners[@]}"
-spinners=()
+test_unspin
 
 cmp -s "$tmp/alone.out" "$tmp/busy.out" || fail "the busy run's stdout differs from the run alone's"
 engaged=$(sed -n 's/^pacegc_gc_limiter_engagements_total \([0-9][0-9]*\)$/\1/p' "$tmp/busy.prom" 2>/dev/null)

@@ -60,7 +60,6 @@ test_lib "$lib"
 live_mb=96 rounds=160 threads=1 limit_mb=64 procs=2
 steady_pts=10 whole_pts=5
 pin=()
-spinner=
 case $mode in
 alone) ;;
 busy)
@@ -71,7 +70,7 @@ busy)
 esac
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pacegc-cpucap.XXXXXX")
-trap 'rm -rf "$tmp"; [ -z "$spinner" ] || kill "$spinner" 2>/dev/null' EXIT
+trap 'rm -rf "$tmp"; test_unspin' EXIT
 
 fail() {
 	echo "FAIL cpucap: $*"
@@ -87,10 +86,7 @@ set -e
 [ "$st" -eq 0 ] || { cat "$tmp/plain.err"; fail "the plain run exited $st"; }
 [ ! -s "$tmp/plain.err" ] || { cat "$tmp/plain.err"; fail "the plain run wrote on stderr"; }
 
-if [ "$mode" = busy ]; then
-	"${pin[@]}" sh -c 'while :; do :; done' &
-	spinner=$!
-fi
+[ "$mode" = alone ] || test_spin 1
 start=$(date +%s%N)
 set +e
 LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$lib" PACEGC_GOMEMLIMIT=${limit_mb}MiB \
@@ -98,10 +94,7 @@ LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$lib" PACEGC_GOMEMLIMIT=${limit_mb}MiB \
 	"${pin[@]}" "$exe" "$live_mb" "$rounds" "$threads" </dev/null >"$tmp/pre.out" 2>"$tmp/pre.err"
 st=$?
 set -e
-if [ -n "$spinner" ]; then
-	kill "$spinner"
-	spinner=
-fi
+test_unspin
 secs=$((($(date +%s%N) - start) / 1000000))
 [ "$st" -eq 0 ] || fail "the preloaded run exited $st"
 if ! cmp -s "$tmp/plain.out" "$tmp/pre.out"; then

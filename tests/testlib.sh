@@ -121,6 +121,22 @@ test_pin_cpu() {
 	pin=(taskset -c "$cpu")
 }
 
+# test_spin N: starts N processes that spin on the CPU test_pin_cpu
+# chose (busy neighbours); test_unspin stops them, and is safe to call
+# again (the scripts call it from their EXIT trap too).
+spinners=()
+test_spin() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		"${pin[@]}" sh -c 'while :; do :; done' &
+		spinners+=($!)
+	done
+}
+test_unspin() {
+	[ ${#spinners[@]} -eq 0 ] || kill "${spinners[@]}" 2>/dev/null || true
+	spinners=()
+}
+
 # test_free_port: prints a TCP port on 127.0.0.1 that nothing listens on.
 test_free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
