@@ -31,6 +31,8 @@ const pacegc_config_t config_default = {
   .reclaim_delay_ms = 0,
   .ptrace = 1,
   .concurrent = 0,
+  .memprofile_rate = 512 * 1024,
+  .profile_interval_ms = 30 * 1000,
 };
 
 /* ---- Slices of the input, and bounded output ---- */
@@ -134,7 +136,9 @@ static size_t leading_digits(slice_t s, uint64_t *out) {
 
 /* ---- The options ---- */
 
-typedef enum { KIND_INT, KIND_WORD, KIND_BYTES, KIND_LIST } option_kind_t;
+/* KIND_DURATION: milliseconds, written "500ms", "30s", "5m", "1h" or a
+ * bare number of seconds. */
+typedef enum { KIND_INT, KIND_WORD, KIND_BYTES, KIND_DURATION, KIND_LIST } option_kind_t;
 
 typedef struct word { const char *name; int64_t value; } word_t;
 
@@ -144,7 +148,7 @@ typedef struct option {
   const char *name;
   option_kind_t kind;
   size_t offset, size;   /* the field in pacegc_config_t */
-  int64_t min, max;      /* KIND_INT: accepted numbers; min >= 0 */
+  int64_t min, max;      /* KIND_INT, KIND_DURATION: accepted numbers; min >= 0 */
   bool capped;           /* KIND_INT: a larger number means max, with a message */
   const word_t *words;   /* accepted words (KIND_INT: besides numbers); NULL-ended */
   const char *expect;    /* the reason given for a value of the wrong shape */
@@ -178,6 +182,11 @@ static const option_t options[] = {
     .expect = "not honor, defer or ignore" },
   { .name = "PACEGC_RECLAIM", .kind = KIND_WORD, FIELD(reclaim), .words = on_off_words,
     .expect = "not on or off" },
+  { .name = "PACEGC_MEMPROFILERATE", .kind = KIND_INT, FIELD(memprofile_rate), .max = INT_MAX,
+    .expect = "not a number of bytes" },
+  { .name = "PACEGC_PROFILE_INTERVAL", .kind = KIND_DURATION, FIELD(profile_interval_ms),
+    .max = 24 * 3600 * 1000,
+    .expect = "not a duration like 30s, 5m or 0" },
 };
 
 static const option_t godebug_keys[] = {
@@ -242,7 +251,13 @@ static void put_value(sbuf_t *b, const option_t *o, int64_t v) {
       return;
     }
   }
+  if (o->kind == KIND_DURATION && v % 1000 == 0) {
+    put_i64(b, v / 1000);
+    put_str(b, "s");
+    return;
+  }
   put_i64(b, v);
+  if (o->kind == KIND_DURATION) put_str(b, "ms");
 }
 
 /* ---- Parsers, one per kind ----
@@ -276,6 +291,27 @@ static bool parse_int(const option_t *o, slice_t s, int64_t *v, sbuf_t *why) {
   }
   *v = (int64_t)u;
   return true;
+}
+
+static const struct { const char *name; uint64_t ms; } duration_units[] = {
+  { "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60 * 1000 }, { "h", 3600 * 1000 },
+};
+
+static bool parse_duration(const option_t *o, slice_t s, int64_t *v, sbuf_t *why) {
+  uint64_t n;
+  size_t nd = leading_digits(s, &n);
+  slice_t unit = cut(s, nd, s.n);
+  for (size_t i = 0; nd > 0 && i < COUNT(duration_units); i++) {
+    if (!same_exact(unit, duration_units[i].name)) continue;
+    if (n > (uint64_t)o->max / duration_units[i].ms) {
+      put_str(why, "must be at most 24h");
+      return false;
+    }
+    *v = (int64_t)(n * duration_units[i].ms);
+    return true;
+  }
+  put_str(why, o->expect);
+  return false;
 }
 
 static bool parse_word(const option_t *o, slice_t s, int64_t *v, sbuf_t *why) {
@@ -408,6 +444,7 @@ static bool parse_value(const option_t *o, slice_t s, uint64_t memory, int64_t *
   case KIND_INT: return parse_int(o, s, v, why);
   case KIND_WORD: return parse_word(o, s, v, why);
   case KIND_BYTES: return parse_bytes(o, s, memory, v, why);
+  case KIND_DURATION: return parse_duration(o, s, v, why);
   case KIND_LIST: break;
   }
   return false;
@@ -502,14 +539,16 @@ static void parse_trace_env(pacegc_config_t *c, slice_t raw, sink_t *k) {
   send(k, text);
 }
 
-/* PACEGC_METRICS: a path (trimmed), "%p" standing for the process id. */
-static void parse_metrics_env(pacegc_config_t *c, slice_t raw, sink_t *k) {
+/* PACEGC_METRICS and PACEGC_PROFILE: a path (trimmed), "%p" standing for
+ * the process id; `none` names what a bad one leaves out. */
+static void parse_path_env(const char *name, slice_t raw, char *out, const char *none,
+                           sink_t *k) {
   char reason[WHY_MAX], text[CONFIG_LINE_MAX + 1];
   sbuf_t why = sbuf_on(reason, sizeof reason), line = sbuf_on(text, sizeof text);
-  if (parse_path(trim(raw), c->metrics_path, &why)) return;
-  c->metrics_path[0] = 0;
-  line_begin(&line, "PACEGC_METRICS", raw);
-  PUT(&line, reason, "; no metrics file");
+  if (parse_path(trim(raw), out, &why)) return;
+  out[0] = 0;
+  line_begin(&line, name, raw);
+  PUT(&line, reason, "; ", none);
   send(k, text);
 }
 
@@ -590,7 +629,11 @@ int config_parse(pacegc_config_t *c, config_getenv_fn getenv_fn,
   slice_t trace = slice_of(getenv_fn("PACEGC_TRACE"));
   if (trim(trace).n > 0) parse_trace_env(c, trace, &k);
   slice_t metrics = slice_of(getenv_fn("PACEGC_METRICS"));
-  if (trim(metrics).n > 0) parse_metrics_env(c, metrics, &k);
+  if (trim(metrics).n > 0)
+    parse_path_env("PACEGC_METRICS", metrics, c->metrics_path, "no metrics file", &k);
+  slice_t profile = slice_of(getenv_fn("PACEGC_PROFILE"));
+  if (trim(profile).n > 0)
+    parse_path_env("PACEGC_PROFILE", profile, c->profile_path, "no profile", &k);
   return k.sent;
 }
 

@@ -59,6 +59,11 @@ typedef struct pacegc_config {
   bool reclaim;           /* PACEGC_RECLAIM=on|off */
   config_trace_t trace;   /* PACEGC_TRACE */
   char metrics_path[CONFIG_PATH_MAX];   /* PACEGC_METRICS: "" none */
+  char profile_path[CONFIG_PATH_MAX];   /* PACEGC_PROFILE: "" none */
+  long memprofile_rate;   /* PACEGC_MEMPROFILERATE: bytes between samples
+                             on average (Go's 512 KiB); 0 samples nothing */
+  int profile_interval_ms;   /* PACEGC_PROFILE_INTERVAL: the profile is
+                                rewritten this often; 0 only at exit */
 } pacegc_config_t;
 
 /* What the process may use, for defaults and percentages. */

@@ -34,7 +34,9 @@
 #include "mark.h"
 #include "markers.h"
 #include "meta.h"
+#include "memprof.h"
 #include "metrics_out.h"
+#include "profile_out.h"
 #include "os.h"
 #include "pace.h"
 #include "provenance.h"
@@ -149,6 +151,7 @@ void gc_init(void) {
   threads_init(c->stop_signal, c->ptrace != 0);
   blocking_init(c->stop_blocked == 0);
   metrics_out_init(c->metrics_path);
+  profile_out_init(c);
   heap_set_budget(c->gcstress > 0 ? 0 : HEAP_BUDGET_DEFAULT, gc_note_alloc);
 }
 
@@ -212,8 +215,10 @@ static void gc_note_alloc(int64_t net_bytes, long allocations) {
       return;
     }
   }
-  if (pace_tick_due((int64_t)os_monotonic_ns())) gc_collect(GC_TICK);
+  uint64_t now = os_monotonic_ns();
+  if (pace_tick_due((int64_t)now)) gc_collect(GC_TICK);
   if (gc_heap_due(live)) gc_collect(GC_HEAP);
+  if (unlikely(profile_out_due(now))) profile_out_write();
 }
 
 static sweep_mode_t sweep_mode(const pacegc_config_t *c) {
@@ -744,12 +749,13 @@ static void gc_metrics(const cycle_t *cy) {
 }
 
 /* The last word at exit: the last sweep's trace line, and what the
- * program ends with in the metrics file. */
+ * program ends with in the heap profile and the metrics file. */
 __attribute__((destructor)) static void gc_at_exit(void) {
   if (pthread_mutex_trylock(&gc.lock) == 0) {
     gc_sweep_settle();
     pthread_mutex_unlock(&gc.lock);
   }
+  profile_out_write();
   if (!metrics_out_on()) return;
   pacegc_stats_t s;
   pacegc_read_stats(&s);
@@ -945,9 +951,11 @@ void gc_collect(gc_reason_t why) {
 void gc_before_fork(void) {
   pthread_mutex_lock(&gc.lock);
   sweep_hold();
+  memprof_before_fork();
 }
 
 void gc_after_fork_parent(void) {
+  memprof_after_fork_parent();
   sweep_release();
   pthread_mutex_unlock(&gc.lock);
 }
@@ -962,6 +970,8 @@ void gc_after_fork_child(void) {
   threads_after_fork_child();
   blocking_after_fork_child();
   metrics_out_after_fork_child();
+  memprof_after_fork_child();
+  profile_out_after_fork_child();
   kernroots_after_fork_child();
   markers_after_fork_child();
   dirty_after_fork_child();

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdatomic.h>
 #include "config.h"
+#include "memprof.h"
 #include "objindex.h"
 
 /* Requests up to this size are sized from a table, not by jemalloc. */
@@ -72,7 +73,9 @@ ALWAYS_INLINE void heap_account(int64_t delta) {
 
 /* Makes a fresh allocation visible to the collector.  While a sweep may
  * run, it is marked first, so that sweep (which reads START, then the
- * mark) never takes it. */
+ * mark) never takes it.  Then the heap profile's sampler counts it
+ * (memprof.h): sampled only once indexed, so that its page says so
+ * before anyone can free it. */
 void heap_publish_slow(void *p);
 
 ALWAYS_INLINE void heap_publish(void *p, size_t usable) {
@@ -80,6 +83,7 @@ ALWAYS_INLINE void heap_publish(void *p, size_t usable) {
     heap_publish_slow(p);
   objindex_insert(&heap.index, (uintptr_t)p, usable);
   heap_account((int64_t)usable);
+  if (unlikely((memprof_left -= (int64_t)usable) < 0)) memprof_sample((uintptr_t)p, usable);
 }
 
 /* The private jemalloc (names renamed at build time, see src/meson.build). */
@@ -111,11 +115,13 @@ ALWAYS_INLINE void heap_free(void *p, const char *caller) {
     heap_free_unhonored(p, caller);
     return;
   }
-  size_t usable = objindex_remove(&heap.index, (uintptr_t)p);
+  bool sampled;
+  size_t usable = objindex_remove(&heap.index, (uintptr_t)p, &sampled);
   if (unlikely(usable == 0)) {
     heap_free_invalid(p, caller);
     return;
   }
+  if (unlikely(sampled)) memprof_end((uintptr_t)p, MEMPROF_FREED);
   pacegc_je_sdallocx(p, usable, 0);
   heap_account(-(int64_t)usable);
 }

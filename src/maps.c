@@ -46,6 +46,24 @@ bool maps_parse_line(const char *s, size_t len, map_entry_t *e) {
   return true;
 }
 
+bool maps_parse_file(const char *s, size_t len, map_file_t *f) {
+  size_t i = parse_hex(s, len, 0, &f->lo);
+  if (i == 0 || i >= len || s[i] != '-') return false;
+  i = parse_hex(s, len, i + 1, &f->hi);
+  if (i == 0 || i + 6 > len || s[i] != ' ' || f->hi <= f->lo) return false;
+  f->exec = s[i + 3] == 'x';
+  i = parse_hex(s, len, i + 6, &f->offset);
+  if (i == 0) return false;
+  for (int field = 0; field < 2; field++) {   /* device and inode */
+    while (i < len && s[i] == ' ') i++;
+    while (i < len && s[i] != ' ') i++;
+  }
+  while (i < len && s[i] == ' ') i++;
+  f->path = s + i;
+  f->path_len = len - i;
+  return true;
+}
+
 static bool maps_reserve(maps_t *m, size_t want) {
   if (want <= m->cap) return true;
   size_t cap = m->cap ? m->cap : MAPS_MIN_CAP;

@@ -36,6 +36,18 @@ typedef struct map_entry {
 
 bool maps_parse_line(const char *line, size_t len, map_entry_t *out);
 
+/* The file behind one line of /proc/self/maps, for naming code (the heap
+ * profile): its range, whether it is executable, the file offset it maps
+ * and the path (not NUL-terminated; empty for anonymous memory).  False
+ * for a line that does not parse.  Pure. */
+typedef struct map_file {
+  uintptr_t lo, hi, offset;
+  bool exec;
+  const char *path;
+  size_t path_len;
+} map_file_t;
+bool maps_parse_file(const char *line, size_t len, map_file_t *out);
+
 /* Lines in address order, in bookkeeping memory reused from cycle to
  * cycle. */
 typedef struct maps {

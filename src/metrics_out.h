@@ -1,10 +1,7 @@
 /*
  * Writing the metrics file (PACEGC_METRICS=path, metrics.h): after a
- * cycle at most once a second, and at exit; each time whole, to
- * "path.tmp" and renamed over path, so a reader never sees half a file.
- * "%p" in the path stands for the process id: a forked child writes its
- * own file then, and none at all otherwise (it would overwrite its
- * parent's).
+ * cycle at most once a second, and at exit; each time whole (outfile.h:
+ * "%p" in the path stands for the process id).
  */
 #ifndef PACEGC_METRICS_OUT_H
 #define PACEGC_METRICS_OUT_H

@@ -47,10 +47,18 @@ void objindex_clear_large(objindex_t *ix, uintptr_t start, size_t usable) {
 }
 
 void objindex_resize_large(objindex_t *ix, uintptr_t start, size_t old, size_t usable) {
+  bool sampled = objindex_page_sampled(ix, start);
   objindex_insert_large(ix, start, usable);
+  if (sampled) objindex_mark_page_sampled(ix, start, true);
   size_t head = objindex_page(ix, start);
   for (size_t d = tail_pages(start, usable) + 1; d <= tail_pages(start, old); d++)
     atomic_store_explicit(&ix->pages[head + d], 0, memory_order_relaxed);
+}
+
+void objindex_mark_page_sampled(objindex_t *ix, uintptr_t start, bool on) {
+  _Atomic uint32_t *pe = &ix->pages[objindex_page(ix, start)];
+  if (on) atomic_fetch_or_explicit(pe, OBJINDEX_SAMPLED, memory_order_relaxed);
+  else atomic_fetch_and_explicit(pe, ~OBJINDEX_SAMPLED, memory_order_relaxed);
 }
 
 /* Highest granule in [lo, hi] whose START bit is set, or SIZE_MAX. */
@@ -101,7 +109,7 @@ bool objindex_find(const objindex_t *ix, uintptr_t addr,
 
   size_t page = objindex_page(ix, addr);
   uint32_t e = atomic_load_explicit(&ix->pages[page], memory_order_relaxed);
-  if ((e & ~OBJINDEX_VALUE) == OBJINDEX_TAIL) {
+  if ((e & OBJINDEX_TAG) == OBJINDEX_TAIL) {
     /* Inside a large allocation: its start is the only one in its head page. */
     size_t head = page - (e & OBJINDEX_VALUE);
     size_t first = head << (PAGE_SHIFT - GRANULE_SHIFT);

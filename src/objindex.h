@@ -22,6 +22,10 @@
  *             TAIL  | d   this page lies inside a large allocation whose
  *                         head page is d pages below
  *             0           nothing known
+ *           SMALL and HEAD entries may carry SAMPLED: an allocation in
+ *           that page is sampled by the heap profile (memprof.h), whose
+ *           free or reclaim must tell it.  A cleared SAMPLED bit means
+ *           no sampled allocation is there; a set one may be stale.
  *
  * Invariants (kept by insert/remove, relied on by find):
  *   - a live allocation's start granule has its bit set, and the page
@@ -48,7 +52,9 @@
 #define OBJINDEX_SMALL ((uint32_t)1 << OBJINDEX_TAG_SHIFT)
 #define OBJINDEX_HEAD  ((uint32_t)2 << OBJINDEX_TAG_SHIFT)
 #define OBJINDEX_TAIL  ((uint32_t)3 << OBJINDEX_TAG_SHIFT)
-#define OBJINDEX_VALUE ((uint32_t)(OBJINDEX_SMALL - 1))
+#define OBJINDEX_TAG   OBJINDEX_TAIL
+#define OBJINDEX_SAMPLED ((uint32_t)1 << (OBJINDEX_TAG_SHIFT - 1))
+#define OBJINDEX_VALUE ((uint32_t)(OBJINDEX_SAMPLED - 1))
 
 typedef struct objindex {
   uintptr_t base;              /* first byte covered; page aligned */
@@ -91,7 +97,7 @@ ALWAYS_INLINE size_t objindex_page(const objindex_t *ix, uintptr_t a) {
 
 /* Size in bytes described by a SMALL or HEAD entry; 0 for anything else. */
 ALWAYS_INLINE size_t objindex_entry_size(uint32_t e) {
-  uint32_t tag = e & ~OBJINDEX_VALUE;
+  uint32_t tag = e & OBJINDEX_TAG;
   size_t v = e & OBJINDEX_VALUE;
   if (tag == OBJINDEX_SMALL) return v << GRANULE_SHIFT;
   if (tag == OBJINDEX_HEAD) return v << PAGE_SHIFT;
@@ -114,9 +120,16 @@ ALWAYS_INLINE void objindex_insert(objindex_t *ix, uintptr_t start, size_t usabl
     uint32_t e = OBJINDEX_SMALL | (uint32_t)(usable >> GRANULE_SHIFT);
     _Atomic uint32_t *pe = &ix->pages[objindex_page(ix, start)];
     /* Read first: most pages already say this, and a store would bounce
-     * the cache line between threads allocating in neighbouring pages. */
-    if (atomic_load_explicit(pe, memory_order_relaxed) != e)
-      atomic_store_explicit(pe, e, memory_order_relaxed);
+     * the cache line between threads allocating in neighbouring pages.
+     * A page changes size class only once every allocation in it is
+     * gone, so SAMPLED goes with the old entry; the exchange keeps a
+     * SAMPLED set meanwhile by a thread allocating in the same fresh
+     * page. */
+    uint32_t old = atomic_load_explicit(pe, memory_order_relaxed);
+    while ((old & ~OBJINDEX_SAMPLED) != e &&
+           !atomic_compare_exchange_weak_explicit(pe, &old, e, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
   } else {
     objindex_insert_large(ix, start, usable);
   }
@@ -140,13 +153,25 @@ ALWAYS_INLINE size_t objindex_size(const objindex_t *ix, uintptr_t start) {
       &ix->pages[objindex_page(ix, start)], memory_order_relaxed));
 }
 
+/* Whether the page of the allocation starting at `start` may hold a
+ * sampled allocation (OBJINDEX_SAMPLED). */
+ALWAYS_INLINE bool objindex_page_sampled(const objindex_t *ix, uintptr_t start) {
+  return (atomic_load_explicit(&ix->pages[objindex_page(ix, start)], memory_order_relaxed) &
+          OBJINDEX_SAMPLED) != 0;
+}
+
+/* Sets or clears SAMPLED on the page of `start` (memprof.c, under its
+ * lock, for a live allocation there). */
+void objindex_mark_page_sampled(objindex_t *ix, uintptr_t start, bool on);
+
 /*
  * Takes ownership of the allocation starting at `a`: clears its start bit
  * atomically and returns its usable size, or returns 0 if no live
  * allocation starts at `a` (never allocated here, already freed, interior,
  * or outside the range).  Exactly one of several racing callers wins.
+ * *sampled: whether its page may hold a sampled allocation.
  */
-ALWAYS_INLINE size_t objindex_remove(objindex_t *ix, uintptr_t a) {
+ALWAYS_INLINE size_t objindex_remove(objindex_t *ix, uintptr_t a, bool *sampled) {
   if (unlikely(!objindex_covers(ix, a) || (a & (GRANULE - 1)) != 0)) return 0;
   size_t g = objindex_granule(ix, a);
   uint64_t start = objindex_start_bit(g);
@@ -154,7 +179,9 @@ ALWAYS_INLINE size_t objindex_remove(objindex_t *ix, uintptr_t a) {
                                            ~(start | objindex_flag_bit(g)),
                                            memory_order_acq_rel);
   if (unlikely(!(old & start))) return 0;
-  size_t usable = objindex_size(ix, a);
+  uint32_t e = atomic_load_explicit(&ix->pages[objindex_page(ix, a)], memory_order_relaxed);
+  size_t usable = objindex_entry_size(e);
+  *sampled = (e & OBJINDEX_SAMPLED) != 0;
   if (unlikely(usable > OBJINDEX_SMALL_MAX)) objindex_clear_large(ix, a, usable);
   return usable;
 }

@@ -4,6 +4,7 @@
 #include "stderr.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -42,16 +43,35 @@ void report(const char *fmt, ...) {
   errno = saved;
 }
 
+/* libpacegc.so's loaded segments, found once.  Not with dladdr: it takes
+ * the loader's lock, which a thread inside dlopen holds while it runs
+ * constructors that may wait for a lock held by the thread allocating
+ * here (the heap profile takes stacks inside malloc). */
+static _Atomic uintptr_t self_lo, self_hi;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  uintptr_t me = (uintptr_t)arg, lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+    if (a < lo) lo = a;
+    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+  }
+  if (me < lo || me >= hi) return 0;
+  atomic_store(&self_lo, lo);
+  atomic_store(&self_hi, hi);
+  return 1;
+}
+
 /* True for addresses inside libpacegc.so itself. */
 static bool in_pacegc(void *ip) {
-  static Dl_info self;
-  static _Atomic int self_known;
-  if (!atomic_load_explicit(&self_known, memory_order_acquire)) {
-    dladdr((void *)in_pacegc, &self);
-    atomic_store_explicit(&self_known, 1, memory_order_release);
-  }
-  Dl_info info;
-  return dladdr(ip, &info) && info.dli_fbase == self.dli_fbase;
+  if (atomic_load_explicit(&self_hi, memory_order_relaxed) == 0)
+    dl_iterate_phdr(find_self, (void *)(uintptr_t)in_pacegc);
+  uintptr_t a = (uintptr_t)ip;
+  return a >= atomic_load_explicit(&self_lo, memory_order_relaxed) &&
+         a < atomic_load_explicit(&self_hi, memory_order_relaxed);
 }
 
 static void write_frame(int i, void *ip) {

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include "heap.h"
+#include "memprof.h"
 #include "os.h"
 #include "provenance.h"
 
@@ -57,9 +58,11 @@ static void zero_garbage(uintptr_t start, size_t size) {
   memset((void *)hi, 0, start + size - hi);
 }
 
-static void release(uintptr_t start, size_t size, sweep_result_t *out) {
+/* how: the program freed it (a deferred free), or nothing reached it. */
+static void release(uintptr_t start, size_t size, memprof_end_t how, sweep_result_t *out) {
   out->freed_bytes += size;
   out->freed_objects++;
+  if (unlikely(objindex_page_sampled(&heap.index, start))) memprof_end(start, how);
   if (size > OBJINDEX_SMALL_MAX) objindex_clear_large(&heap.index, start, size);
   zero_garbage(start, size);
   pacegc_je_sdallocx((void *)start, size, 0);
@@ -78,7 +81,7 @@ static void sweep_one(sweep_mode_t mode, sweep_when_t when, _Atomic uint64_t *w,
       if (provenance_enabled) provenance_report_dangling(start, size);
     } else if (take(w, g, true)) {
       if (provenance_enabled) provenance_forget(start);
-      release(start, size, out);
+      release(start, size, MEMPROF_FREED, out);
     }
     return;
   }
@@ -90,7 +93,7 @@ static void sweep_one(sweep_mode_t mode, sweep_when_t when, _Atomic uint64_t *w,
   out->unreached_objects++;
   if (mode == SWEEP_DRY_RUN || when == SWEEP_HOLD) return;
   if (flagged || when == SWEEP_AT_ONCE) {
-    if (take(w, g, flagged)) release(start, size, out);
+    if (take(w, g, flagged)) release(start, size, MEMPROF_RECLAIMED, out);
   } else {
     set_flag(w, g, true);
     out->condemned_bytes += size;

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   meson ninja-build pkg-config gcc g++ binutils        # build
   libjemalloc-dev libunwind-dev check liburing-dev      # libraries
+  zlib1g-dev                                            # unit/pprof inflates pacegc's gzip
   libjemalloc2 time libgc-dev golang-go                 # benchmarks: plain jemalloc, peak RSS, bdwgc peer, Go runtime
   python3 perl sqlite3 git coreutils jq libpython3.11-testsuite # real programs run by the tests and demo
   python3-prometheus-client                             # the metrics test parses PACEGC_METRICS files

@@ -87,6 +87,10 @@ static void expect_defaults_except(const char *field) {
   if (strcmp(field, "concurrent")) ck_assert_int_eq(cfg.concurrent, d.concurrent);
   if (strcmp(field, "stop_blocked")) ck_assert_int_eq(cfg.stop_blocked, d.stop_blocked);
   if (strcmp(field, "trace")) ck_assert_int_eq(cfg.trace.dest, d.trace.dest);
+  if (strcmp(field, "memprofile_rate")) ck_assert_int_eq(cfg.memprofile_rate, d.memprofile_rate);
+  if (strcmp(field, "profile_interval"))
+    ck_assert_int_eq(cfg.profile_interval_ms, d.profile_interval_ms);
+  if (strcmp(field, "profile_path")) ck_assert_str_eq(cfg.profile_path, d.profile_path);
 }
 
 /* A bad value: one message, starting `pacegc: NAME="`, ending with what is
@@ -478,6 +482,44 @@ START_TEST(metrics_path) {
 }
 END_TEST
 
+START_TEST(profile_variables) {
+  reset();
+  ck_assert_int_eq(parse(), 0);
+  ck_assert_int_eq(cfg.memprofile_rate, 512 * 1024);   /* Go's MemProfileRate */
+  ck_assert_int_eq(cfg.profile_interval_ms, 30000);
+  ck_assert_str_eq(cfg.profile_path, "");
+  ck_assert_int_eq(parse1("PACEGC_PROFILE", " leaks-%p.pb.gz "), 0);
+  ck_assert_str_eq(cfg.profile_path, "leaks-%p.pb.gz");
+  expect_defaults_except("profile_path");
+  ck_assert_int_eq(parse1("PACEGC_MEMPROFILERATE", "1"), 0);
+  ck_assert_int_eq(cfg.memprofile_rate, 1);
+  ck_assert_int_eq(parse1("PACEGC_MEMPROFILERATE", "0"), 0);
+  ck_assert_int_eq(cfg.memprofile_rate, 0);
+  expect_bad("PACEGC_MEMPROFILERATE", "512k", "524288");
+  expect_bad("PACEGC_MEMPROFILERATE", "-1", "524288");
+  static const struct { const char *in; int ms; } ok[] = {
+    { "0", 0 }, { "45", 45000 }, { "500ms", 500 }, { "30s", 30000 }, { "5m", 300000 },
+    { "1h", 3600000 }, { "24h", 86400000 },
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    ck_assert_msg(parse1("PACEGC_PROFILE_INTERVAL", ok[i].in) == 0, "%s: %s", ok[i].in, lines[0]);
+    ck_assert_int_eq(cfg.profile_interval_ms, ok[i].ms);
+    expect_defaults_except("profile_interval");
+  }
+  expect_bad("PACEGC_PROFILE_INTERVAL", "30 s", "30s");
+  expect_bad("PACEGC_PROFILE_INTERVAL", "1d", "30s");
+  expect_bad("PACEGC_PROFILE_INTERVAL", "25h", "30s");
+  expect_line(0, "pacegc: PACEGC_PROFILE_INTERVAL=\"25h\": must be at most 24h; using 30s");
+  expect_bad("PACEGC_PROFILE_INTERVAL", "-5s", "30s");
+  char longpath[CONFIG_PATH_MAX + 8];
+  memset(longpath, 'x', sizeof longpath - 1);
+  longpath[sizeof longpath - 1] = 0;
+  ck_assert_int_eq(parse1("PACEGC_PROFILE", longpath), 1);
+  ck_assert_str_eq(cfg.profile_path, "");
+  ck_assert_ptr_nonnull(strstr(lines[0], "a path longer than 511 bytes; no profile"));
+}
+END_TEST
+
 START_TEST(godebug_stopsignal_bad) {
   ck_assert_int_eq(parse1("PACEGC_GODEBUG", "stopsignal=10"), 1);
   expect_line(0, "pacegc: PACEGC_GODEBUG=\"stopsignal=10\": must be at least 34 or \"auto\"; "
@@ -671,6 +713,7 @@ static Suite *config_suite(void) {
   tcase_add_test(t, godebug_bad_items);
   tcase_add_test(t, godebug_stopsignal_bad);
   tcase_add_test(t, metrics_path);
+  tcase_add_test(t, profile_variables);
   tcase_add_test(t, godebug_flood_is_bounded);
   tcase_add_test(t, free_modes);
   tcase_add_test(t, reclaim_words);

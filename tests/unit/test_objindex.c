@@ -25,6 +25,12 @@ static void teardown(void) {
   free((void *)ix.pages);
 }
 
+/* objindex_remove without the sampled answer. */
+static size_t rm(objindex_t *x, uintptr_t a) {
+  bool sampled;
+  return objindex_remove(x, a, &sampled);
+}
+
 /* Asserts that addr lies in the allocation [start, start+size). */
 static void assert_in(uintptr_t addr, uintptr_t start, size_t size) {
   uintptr_t s = 0;
@@ -68,10 +74,10 @@ START_TEST(freed_and_double_free) {
   uintptr_t a = BASE + 0x3000;
   objindex_insert(&ix, a, 64);
   objindex_insert(&ix, a + 64, 64);
-  ck_assert_uint_eq(objindex_remove(&ix, a + 16), 0);   /* interior: refused */
-  ck_assert_uint_eq(objindex_remove(&ix, a + 8), 0);    /* misaligned */
-  ck_assert_uint_eq(objindex_remove(&ix, a), 64);
-  ck_assert_uint_eq(objindex_remove(&ix, a), 0);        /* double free */
+  ck_assert_uint_eq(rm(&ix, a + 16), 0);   /* interior: refused */
+  ck_assert_uint_eq(rm(&ix, a + 8), 0);    /* misaligned */
+  ck_assert_uint_eq(rm(&ix, a), 64);
+  ck_assert_uint_eq(rm(&ix, a), 0);        /* double free */
   assert_none(a);
   assert_none(a + 10);
   assert_in(a + 64 + 5, a + 64, 64);
@@ -82,8 +88,8 @@ START_TEST(outside_range) {
   assert_none(BASE - 1);
   assert_none(BASE + SIZE);
   assert_none(0);
-  ck_assert_uint_eq(objindex_remove(&ix, BASE - 16), 0);
-  ck_assert_uint_eq(objindex_remove(&ix, BASE + SIZE), 0);
+  ck_assert_uint_eq(rm(&ix, BASE - 16), 0);
+  ck_assert_uint_eq(rm(&ix, BASE + SIZE), 0);
   ck_assert(!objindex_is_start(&ix, BASE + SIZE));
   objindex_insert(&ix, BASE, 16);     /* the very first granule */
   assert_in(BASE + 15, BASE, 16);
@@ -112,7 +118,7 @@ START_TEST(large_with_offset) {
   assert_in(a + size - 1, a, size);
   assert_none(a + size);
   assert_none(a - 1);
-  ck_assert_uint_eq(objindex_remove(&ix, a), size);
+  ck_assert_uint_eq(rm(&ix, a), size);
   for (size_t off = 0; off < size; off += 512) assert_none(a + off);
   /* Pages that were the large allocation's tail now hold small objects. */
   uintptr_t b = BASE + 12 * PAGE_SIZE + 256;
@@ -147,7 +153,7 @@ START_TEST(flag_and_mark) {
   ck_assert(objindex_has_flag(&ix, a));
   ck_assert(!objindex_has_flag(&ix, a + 32));     /* the neighbour is untouched */
   assert_in(a + 8, a, 32);                        /* a flagged allocation is still found */
-  ck_assert_uint_eq(objindex_remove(&ix, a), 32); /* removal clears the flag too */
+  ck_assert_uint_eq(rm(&ix, a), 32); /* removal clears the flag too */
   objindex_insert(&ix, a, 32);
   ck_assert(!objindex_has_flag(&ix, a));          /* so a new allocation starts clean */
   ck_assert(!objindex_is_marked(&ix, a));
@@ -166,6 +172,40 @@ typedef struct model_obj { uintptr_t start; size_t size; bool live; } model_obj_
 static const size_t small_classes[] = {16, 32, 48, 64, 80, 96, 112, 128, 160, 192,
                                        224, 256, 320, 384, 448, 512, 640, 768, 1024,
                                        1280, 2048, 2560, 4096, 5120, 8192, 14336};
+
+/* SAMPLED rides on the page entry: sizes ignore it, allocations of the
+ * page's class keep it, a page that changes class drops it, and the
+ * removal of any allocation in the page reports it. */
+START_TEST(sampled_pages) {
+  uintptr_t a = BASE + 0x5000;
+  objindex_insert(&ix, a, 64);
+  objindex_mark_page_sampled(&ix, a, true);
+  ck_assert(objindex_page_sampled(&ix, a));
+  ck_assert_uint_eq(objindex_size(&ix, a), 64);
+  assert_in(a + 63, a, 64);
+  objindex_insert(&ix, a + 64, 64);
+  ck_assert(objindex_page_sampled(&ix, a + 64));
+  bool sampled = false;
+  ck_assert_uint_eq(objindex_remove(&ix, a + 64, &sampled), 64);
+  ck_assert(sampled);
+  ck_assert_uint_eq(objindex_remove(&ix, a, &sampled), 64);
+  objindex_insert(&ix, a, 128);             /* the page's next class */
+  ck_assert(!objindex_page_sampled(&ix, a));
+  ck_assert_uint_eq(objindex_remove(&ix, a, &sampled), 128);
+  ck_assert(!sampled);
+
+  uintptr_t big = BASE + 0x10000;           /* large: the head page's entry */
+  objindex_insert(&ix, big, 5 * 4096);
+  objindex_mark_page_sampled(&ix, big, true);
+  objindex_resize_large(&ix, big, 5 * 4096, 8 * 4096);
+  ck_assert(objindex_page_sampled(&ix, big));
+  assert_in(big + 8 * 4096 - 1, big, 8 * 4096);
+  ck_assert_uint_eq(objindex_remove(&ix, big, &sampled), 8 * 4096);
+  ck_assert(sampled);
+  objindex_mark_page_sampled(&ix, big, false);
+  ck_assert(!objindex_page_sampled(&ix, big));
+}
+END_TEST
 
 START_TEST(model_random) {
   enum { N = 6000, PROBES = 200000 };
@@ -195,7 +235,7 @@ START_TEST(model_random) {
   for (int i = 0; i < n; i++) objindex_insert(&ix, objs[i].start, objs[i].size);
   for (int i = 0; i < n; i++)
     if (rand_r(&seed) % 3 == 0) {
-      ck_assert_uint_eq(objindex_remove(&ix, objs[i].start), objs[i].size);
+      ck_assert_uint_eq(rm(&ix, objs[i].start), objs[i].size);
       objs[i].live = false;
     }
   for (int p = 0; p < PROBES; p++) {
@@ -222,7 +262,7 @@ static void *churn(void *arg) {
   for (int round = 0; round < 200000; round++) {
     int s = rand_r(&seed) % SLOTS;
     uintptr_t a = BASE + ((uintptr_t)s * THREADS + t) * GRANULE;
-    if (live[s]) ck_assert_uint_eq(objindex_remove(&ix, a), 16);
+    if (live[s]) ck_assert_uint_eq(rm(&ix, a), 16);
     else objindex_insert(&ix, a, 16);
     live[s] = !live[s];
   }
@@ -247,7 +287,7 @@ static void *race_remove(void *arg) {
   (void)arg;
   long mine = 0;
   for (int s = 0; s < SLOTS; s++)
-    if (objindex_remove(&ix, BASE + (uintptr_t)s * 64) != 0) mine++;
+    if (rm(&ix, BASE + (uintptr_t)s * 64) != 0) mine++;
   atomic_fetch_add(&wins, mine);
   return NULL;
 }
@@ -273,6 +313,7 @@ static Suite *objindex_suite(void) {
   tcase_add_test(tc, large_with_offset);
   tcase_add_test(tc, large_aligned_and_huge);
   tcase_add_test(tc, flag_and_mark);
+  tcase_add_test(tc, sampled_pages);
   tcase_add_test(tc, model_random);
   tcase_add_test(tc, concurrent_insert_remove);
   tcase_add_test(tc, racing_frees_one_winner);
