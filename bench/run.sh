@@ -54,10 +54,14 @@ WORKLOADS=(
 # LD_PRELOAD means the system allocator.  An allocator whose library file
 # is missing is skipped with a note.
 #   @JEMALLOC@  Debian's libjemalloc.so.2    @BUILD@  the build directory
+#   @WORK@      the run's scratch directory
+# pacegc-profile is pacegc with the heap profile on at Go's default rate:
+# what allocation-site sampling costs.
 ALLOCATORS=(
 	"glibc||"
 	"jemalloc|@JEMALLOC@|"
 	"pacegc|@BUILD@/src/libpacegc.so|"
+	"pacegc-profile|@BUILD@/src/libpacegc.so|PACEGC_PROFILE=@WORK@/profile-%p.pb.gz"
 )
 REFERENCE=jemalloc   # ratios are relative to this allocator
 TARGET=pacegc        # the allocator checked against the targets below
@@ -324,6 +328,7 @@ subst() {
 	s=${s//@SCALE@/$SCALE}
 	s=${s//@BUILD@/$BUILD}
 	s=${s//@JEMALLOC@/$JEMALLOC}
+	s=${s//@WORK@/$WORK}
 	echo "$s"
 }
 

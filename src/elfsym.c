@@ -61,6 +61,36 @@ static bool link_delta(const elfsym_file_t *f, uintptr_t lo, uintptr_t offset, u
   return false;
 }
 
+bool elfsym_build_id(const elfsym_file_t *f, char *out) {
+  if (f->base == NULL) return false;
+  const Elf64_Ehdr *eh = (const void *)f->base;
+  const Elf64_Phdr *ph = table(f, eh->e_phoff, eh->e_phnum, sizeof *ph);
+  if (ph == NULL || eh->e_phentsize != sizeof *ph) return false;
+  for (int i = 0; i < eh->e_phnum; i++) {
+    if (ph[i].p_type != PT_NOTE) continue;
+    const uint8_t *p = table(f, ph[i].p_offset, ph[i].p_filesz, 1);
+    if (p == NULL) continue;
+    for (uint64_t at = 0; at + sizeof(Elf64_Nhdr) <= ph[i].p_filesz;) {
+      const Elf64_Nhdr *nh = (const void *)(p + at);
+      uint64_t name = at + sizeof *nh, desc = name + align_up(nh->n_namesz, 4),
+               next = desc + align_up(nh->n_descsz, 4);
+      if (next > ph[i].p_filesz || next <= at) break;
+      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+          memcmp(p + name, "GNU", 4) == 0 && nh->n_descsz > 0 &&
+          2 * nh->n_descsz < ELFSYM_BUILD_ID_MAX) {
+        for (uint32_t k = 0; k < nh->n_descsz; k++) {
+          out[2 * k] = "0123456789abcdef"[p[desc + k] >> 4];
+          out[2 * k + 1] = "0123456789abcdef"[p[desc + k] & 15];
+        }
+        out[2 * nh->n_descsz] = 0;
+        return true;
+      }
+      at = next;
+    }
+  }
+  return false;
+}
+
 /* The first index whose pc is at least a. */
 static size_t lower_bound(const uintptr_t *pcs, size_t n, uintptr_t a) {
   size_t lo = 0, hi = n;

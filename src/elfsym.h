@@ -23,6 +23,12 @@ typedef struct elfsym_file {
 bool elfsym_open(elfsym_file_t *f, const char *path);
 void elfsym_close(elfsym_file_t *f);
 
+/* The file's GNU build ID as lowercase hex into out (NUL-terminated, at
+ * most ELFSYM_BUILD_ID_MAX bytes with the NUL); false if it has none.
+ * pprof finds debug symbols by it (/usr/lib/debug/.build-id/). */
+#define ELFSYM_BUILD_ID_MAX 129
+bool elfsym_build_id(const elfsym_file_t *f, char *out);
+
 /*
  * Names the code addresses pcs[0..n) (ascending, all inside one mapping
  * of the file that starts at address lo and maps it from file offset

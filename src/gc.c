@@ -736,7 +736,9 @@ void gc_read_stats(pacegc_stats_t *out) {
  * itself once a second. */
 static void gc_metrics(const cycle_t *cy) {
   uint32_t engaged = pace_limiter_last_enabled();
-  metrics_out_note_cycle(cy->pause_ns, engaged != gc.limiter_seen);
+  uint64_t stops[2] = { cy->t_mark - cy->t_start, cy->t_end - cy->t_term };
+  if (cy->concurrent) metrics_out_note_cycle(stops, 2, engaged != gc.limiter_seen);
+  else metrics_out_note_cycle(&cy->pause_ns, 1, engaged != gc.limiter_seen);
   gc.limiter_seen = engaged;
   uint64_t now = os_monotonic_ns();
   if (!metrics_out_due(now)) return;

@@ -2,10 +2,8 @@
 #include "metrics_out.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/syscall.h>
 
 #include "config.h"
 #include "heap.h"
@@ -35,9 +33,9 @@ void metrics_out_init(const char *path) {
 
 bool metrics_out_on(void) { return M.on; }
 
-void metrics_out_note_cycle(uint64_t pause_ns, bool limiter_engaged) {
+void metrics_out_note_cycle(const uint64_t *pauses_ns, int npauses, bool limiter_engaged) {
   if (!M.on) return;
-  metrics_hist_add(&M.m.pauses, pause_ns);
+  for (int i = 0; i < npauses; i++) metrics_hist_add(&M.m.pauses, pauses_ns[i]);
   M.m.limiter_engagements += limiter_engaged;
 }
 

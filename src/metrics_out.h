@@ -16,8 +16,10 @@ void metrics_out_init(const char *path);
 
 bool metrics_out_on(void);
 
-/* Under the collector's lock, after each cycle, and after its sweep. */
-void metrics_out_note_cycle(uint64_t pause_ns, bool limiter_engaged);
+/* Under the collector's lock, after each cycle (its stops: one, or a
+ * concurrent cycle's two, each a pause in the histogram as in Go's
+ * /gc/pauses:seconds), and after its sweep. */
+void metrics_out_note_cycle(const uint64_t *pauses_ns, int npauses, bool limiter_engaged);
 void metrics_out_note_sweep(uint64_t reclaimed_bytes, uint64_t reclaimed_objects);
 
 /* Whether a write is due at now (once a second). */

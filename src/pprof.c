@@ -73,7 +73,7 @@ enum { SAMPLE_LOCATION_ID = 1, SAMPLE_VALUE = 2, SAMPLE_LABEL = 3 };
 enum { LABEL_KEY = 1, LABEL_NUM = 3, LABEL_NUM_UNIT = 4 };
 enum {
   MAPPING_ID = 1, MAPPING_START = 2, MAPPING_LIMIT = 3, MAPPING_OFFSET = 4,
-  MAPPING_FILENAME = 5, MAPPING_HAS_FUNCTIONS = 7,
+  MAPPING_FILENAME = 5, MAPPING_BUILD_ID = 6, MAPPING_HAS_FUNCTIONS = 7,
 };
 enum { LOCATION_ID = 1, LOCATION_MAPPING_ID = 2, LOCATION_ADDRESS = 3, LOCATION_LINE = 4 };
 enum { LINE_FUNCTION_ID = 1 };
@@ -81,7 +81,7 @@ enum { FUNCTION_ID = 1, FUNCTION_NAME = 2, FUNCTION_SYSTEM_NAME = 3 };
 
 /* The string table, in the order the indexes below assign: "" first,
  * then the sample types, the period type, the label's key and unit, the
- * mappings' files and the functions' names. */
+ * mappings' files and build IDs, and the functions' names. */
 enum { STR_BYTES_KEY = 0, STR_BYTES_UNIT = 1, STR_FIXED = 2 };
 
 static uint64_t str_sample_type(size_t i) { return 1 + 2 * i; }
@@ -92,8 +92,11 @@ static uint64_t str_fixed(const pprof_profile_t *p, unsigned k) {
 static uint64_t str_mapping(const pprof_profile_t *p, size_t i) {
   return str_fixed(p, STR_FIXED) + i;
 }
-static uint64_t str_function(const pprof_profile_t *p, size_t i) {
+static uint64_t str_build_id(const pprof_profile_t *p, size_t i) {
   return str_mapping(p, p->nmappings) + i;
+}
+static uint64_t str_function(const pprof_profile_t *p, size_t i) {
+  return str_build_id(p, p->nmappings) + i;
 }
 
 static void pb_string(pb_t *b, const char *s) {
@@ -111,6 +114,7 @@ static void put_strings(pb_t *b, const pprof_profile_t *p) {
   pb_string(b, "bytes");   /* STR_BYTES_KEY */
   pb_string(b, "bytes");   /* STR_BYTES_UNIT */
   for (size_t i = 0; i < p->nmappings; i++) pb_string(b, p->mappings[i].file);
+  for (size_t i = 0; i < p->nmappings; i++) pb_string(b, p->mappings[i].build_id);
   for (size_t i = 0; i < p->nfunctions; i++) pb_string(b, p->functions[i].name);
 }
 
@@ -147,6 +151,7 @@ static void put_mapping(pb_t *b, const pprof_profile_t *p, size_t i) {
   pb_uint(b, MAPPING_LIMIT, mp->limit);
   pb_uint(b, MAPPING_OFFSET, mp->offset);
   pb_uint(b, MAPPING_FILENAME, str_mapping(p, i));
+  if (mp->build_id) pb_uint(b, MAPPING_BUILD_ID, str_build_id(p, i));
   pb_uint(b, MAPPING_HAS_FUNCTIONS, mp->has_functions);
   pb_close(b, m);
 }

@@ -19,6 +19,7 @@ typedef struct pprof_value_type { const char *type, *unit; } pprof_value_type_t;
 typedef struct pprof_mapping {
   uint64_t start, limit, offset;   /* where it is loaded, and the file offset there */
   const char *file;
+  const char *build_id;            /* hex, or NULL */
   bool has_functions;              /* every location in it has a function */
 } pprof_mapping_t;
 

@@ -149,7 +149,8 @@ static size_t collect_mappings(void) {
     if (!ok || !f.exec || f.path_len == 0 || f.path[0] != '/') continue;
     if (!vec_fit(&P.mappings, n + 1, sizeof(pprof_mapping_t))) break;
     VEC_AT(P.mappings, pprof_mapping_t)[n++] = (pprof_mapping_t){
-      .start = f.lo, .limit = f.hi, .offset = f.offset, .file = f.path, .has_functions = true,
+      .start = f.lo, .limit = f.hi, .offset = f.offset, .file = f.path, .build_id = NULL,
+      .has_functions = true,
     };
   }
   return n;
@@ -163,6 +164,8 @@ static uintptr_t keep_name(size_t *used, const char *name) {
   *used += len;
   return *used - len + 1;
 }
+
+static const char *text_at(uintptr_t kept) { return (const char *)P.name_text.p + kept - 1; }
 
 /* Each pc's mapping and name; a mapping with a pc left unnamed says it
  * has no functions, so that pprof may try the binary itself.  The names
@@ -183,6 +186,8 @@ static void name_pcs(size_t npcs, size_t nmappings) {
     if (i == first) continue;
     elfsym_file_t f;
     elfsym_open(&f, maps[m].file);
+    char id[ELFSYM_BUILD_ID_MAX];
+    maps[m].build_id = elfsym_build_id(&f, id) ? (const char *)keep_name(&used, id) : NULL;
     elfsym_name(&f, maps[m].start, maps[m].offset, pcs + first, i - first, names + first);
     for (size_t k = first; k < i; k++) {
       uintptr_t at = names[k] ? keep_name(&used, names[k]) : 0;
@@ -192,7 +197,9 @@ static void name_pcs(size_t npcs, size_t nmappings) {
     elfsym_close(&f);
   }
   for (size_t k = 0; k < npcs; k++)
-    if (names[k]) names[k] = (const char *)P.name_text.p + ((uintptr_t)names[k] - 1);
+    if (names[k]) names[k] = text_at((uintptr_t)names[k]);
+  for (size_t m = 0; m < nmappings; m++)
+    if (maps[m].build_id) maps[m].build_id = text_at((uintptr_t)maps[m].build_id);
 }
 
 /* ---- Functions: one per distinct name ---- */

@@ -67,7 +67,7 @@ static const pprof_value_type_t types[2] = { { "alloc_objects", "count" },
                                              { "reclaimed_space", "bytes" } };
 static const pprof_mapping_t maps[1] = {
   { .start = 0x400000, .limit = 0x500000, .offset = 0x1000, .file = "/usr/bin/prog",
-    .has_functions = true },
+    .build_id = "c0ffee", .has_functions = true },
 };
 static const pprof_function_t fns[2] = { { "leak_here" }, { "main" } };
 static const pprof_location_t locs[2] = {
@@ -139,6 +139,7 @@ START_TEST(profile_reads_back) {
   ck_assert_uint_eq(period, 524288);
   ck_assert_uint_eq(time_nanos, 1234567890123);
   ck_assert_str_eq(strings[sub_uint(mapping, 5)], "/usr/bin/prog");
+  ck_assert_str_eq(strings[sub_uint(mapping, 6)], "c0ffee");
   ck_assert_uint_eq(sub_uint(mapping, 1), 1);
   ck_assert_uint_eq(sub_uint(mapping, 2), 0x400000);
   ck_assert_uint_eq(sub_uint(mapping, 3), 0x500000);
