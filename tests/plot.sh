@@ -8,7 +8,9 @@
 # memory limit.  Checks: exit 0, the SVG parses as XML, one bar of each
 # of the three clock phases per cycle, a line per heap series (four, five
 # with the limit) and the CPU line, the limit's value on the axis; a file
-# with no gctrace line exits 1 with one line; an output not .svg exits 2.
+# with no gctrace line exits 1 with one line; -o x.png writes a PNG of
+# the picture's size (rsvg-convert, Debian's librsvg2-bin); an output
+# neither .svg nor .png exits 2.
 # Exits 77 (skipped) when LIBPACEGC does not exist yet.
 # shellcheck source=tests/testlib.sh
 . "$(dirname "$0")/testlib.sh"
@@ -77,9 +79,21 @@ echo "no cycle here" >"$tmp/empty.trace"
 st=0
 "$launcher" plot "$tmp/empty.trace" -o "$tmp/empty.svg" 2>"$tmp/empty.err" || st=$?
 [ $st -eq 1 ] && [ "$(wc -l <"$tmp/empty.err")" -eq 1 ] || fail "no gctrace line: exit $st, $(cat "$tmp/empty.err")"
+"$launcher" plot "$tmp/go.trace" -o "$tmp/go.png" --limit 100 || fail "-o go.png: exit $?"
+python3 - "$tmp/go.png" "$tmp/go.svg" <<'PY' || fail "go.png is not the picture (above)"
+import struct, sys
+import xml.etree.ElementTree as ET
+png = open(sys.argv[1], "rb").read()
+if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+    sys.exit("  not a PNG")
+w, h = struct.unpack(">II", png[16:24])
+root = ET.parse(sys.argv[2]).getroot()
+if (w, h) != (int(float(root.get("width"))), int(float(root.get("height")))):
+    sys.exit("  %dx%d, the SVG is %sx%s" % (w, h, root.get("width"), root.get("height")))
+PY
 st=0
-"$launcher" plot "$tmp/go.trace" -o "$tmp/go.png" 2>/dev/null || st=$?
-[ $st -eq 2 ] || fail "-o go.png: exit $st"
+"$launcher" plot "$tmp/go.trace" -o "$tmp/go.gif" 2>/dev/null || st=$?
+[ $st -eq 2 ] || fail "-o go.gif: exit $st"
 
 [ $failures -eq 0 ] && echo "plot: all checks passed"
 exit $((failures > 0))

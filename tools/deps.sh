@@ -10,6 +10,7 @@ packages=(
   libjemalloc2 time libgc-dev golang-go                 # benchmarks: plain jemalloc, peak RSS, bdwgc peer, Go runtime
   python3 perl sqlite3 git coreutils jq libpython3.11-testsuite # real programs run by the tests and demo
   python3-prometheus-client                             # the metrics test parses PACEGC_METRICS files
+  librsvg2-bin                                          # pacegc plot -o x.png renders its SVG
   nginx-light redis-server redis-tools                  # real servers run by the tests
 )
 
