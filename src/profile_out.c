@@ -51,7 +51,7 @@ static struct {
   vec_t values;       /* int64_t: each bucket's values */
   vec_t samples;      /* pprof_sample_t */
   vec_t encoded, zipped;
-} P = { .writing = ATOMIC_FLAG_INIT };
+} P = { .writing = ATOMIC_FLAG_INIT, .next_ns = UINT64_MAX };
 
 void profile_out_init(const pacegc_config_t *c) {
   if (!outfile_init(&P.file, c->profile_path)) {
