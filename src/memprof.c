@@ -180,14 +180,12 @@ static void record(uintptr_t p, size_t usable, const uintptr_t *stack, uint32_t 
   objindex_mark_page_sampled(&heap.index, p, true);
 }
 
-/* Allocations made before memprof_init (other libraries' constructors)
- * look again every MiB until it has run. */
-#define MEMPROF_UNREADY_RECHECK ((int64_t)1 << 20)
-
 void memprof_sample(uintptr_t p, size_t usable) {
   if (memprof_busy) return;
+  /* Allocations made before memprof_init (other libraries' constructors,
+   * a few) look again each time, so that none is missed after it. */
   if (!atomic_load_explicit(&mp.ready, memory_order_acquire)) {
-    memprof_left = MEMPROF_UNREADY_RECHECK;
+    memprof_left = 0;
     return;
   }
   bool armed = memprof_armed;

@@ -54,8 +54,8 @@ static void seconds(out_t *o, const char *name, const char *type, const char *he
 
 static void pauses(out_t *o, const metrics_hist_t *h) {
   const char *name = "pacegc_gc_pause_seconds";
-  head(o, name, "histogram", "Time the world was stopped, per GC cycle (both stops of a "
-                             "concurrent cycle together).");
+  head(o, name, "histogram", "Time the world was stopped, per stop (a concurrent cycle "
+                             "stops it twice).");
   uint64_t total = 0;
   for (size_t i = 0; i < METRICS_PAUSE_BUCKETS; i++) {
     total += h->counts[i];

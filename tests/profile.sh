@@ -11,7 +11,7 @@
 #     leak_one (static functions: named from the executable's .symtab),
 #     each within 10% of the bytes it leaked, and nothing else;
 #   - in-use bytes: keep_forever, within 15% of what it kept; allocated
-#     bytes: keep_and_free too;
+#     bytes: keep_and_free too, exactly with PACEGC_MEMPROFILERATE=1;
 #   - fork with "%p" in the path: a profile for parent and child, each
 #     with its half of the leaks;
 #   - PACEGC_PROFILE_INTERVAL: the file is there while the program runs;
@@ -69,6 +69,13 @@ top "$tmp/leaks.pb.gz" -sample_index=inuse_space >"$tmp/inuse"
 near keep_forever "$(awk '$2 == "keep_forever" { print $1 }' "$tmp/inuse")" "$kept" 15
 top "$tmp/leaks.pb.gz" -sample_index=alloc_space >"$tmp/alloc"
 near keep_and_free "$(awk '$2 == "keep_and_free" { print $1 }' "$tmp/alloc")" "$one" 10
+
+# PACEGC_MEMPROFILERATE=1 samples every allocation: the allocated bytes
+# are exact, unscaled.
+LD_PRELOAD=$lib PACEGC_PROFILE="$tmp/all.pb.gz" PACEGC_MEMPROFILERATE=1 \
+	"$exe" 20000 >/dev/null 2>"$tmp/all.err" || fail "the rate-1 run exited $?"
+got=$(top "$tmp/all.pb.gz" -sample_index=alloc_space | awk '$2 == "keep_and_free" { print $1 }')
+[ "${got:-0}" = $((20000 * 256)) ] || fail "rate 1: keep_and_free allocated ${got:-0} bytes, not $((20000 * 256))"
 
 # fork: the child's profile is its own.
 LD_PRELOAD=$lib PACEGC_PROFILE="$tmp/f-%p.pb.gz" PACEGC_MEMPROFILERATE=$rate \
