@@ -175,9 +175,51 @@ static bool take_chunk(size_t *lo, size_t *hi) {
   return false;
 }
 
+/* The 32 mark bits of state word i's granules, each moved to its
+ * granule's START position (bit 2k), so the two tables line up. */
+static uint64_t marks_as_starts(size_t i) {
+  uint64_t m = atomic_load_explicit(&heap.index.marks[i >> 1], memory_order_acquire);
+  uint64_t x = (m >> ((i & 1) * 32)) & 0xffffffffu;
+  x = (x | x << 16) & 0x0000ffff0000ffffull;
+  x = (x | x << 8) & 0x00ff00ff00ff00ffull;
+  x = (x | x << 4) & 0x0f0f0f0f0f0f0f0full;
+  x = (x | x << 2) & 0x3333333333333333ull;
+  x = (x | x << 1) & 0x5555555555555555ull;
+  return x;
+}
+
+/* Leaks reclaimed at once (reclaimdelay=0, the default): all of a
+ * word's unmarked allocations are taken with one atomic operation, not
+ * one each.  The marks are read again after each fresh look at the word:
+ * an allocation made meanwhile where a freed one was is marked before
+ * its START is published (allocate-black), so it is never taken.  No
+ * FLAG is set in this mode (only a reclaim delay condemns); a word with
+ * one goes one by one (false). */
+static bool sweep_word_at_once(_Atomic uint64_t *w, size_t i, sweep_result_t *out) {
+  uint64_t old = atomic_load_explicit(w, memory_order_acquire), dead;
+  do {
+    if (old & ~OBJINDEX_STARTS_MASK) return false;      /* a FLAG: one by one */
+    dead = old & ~marks_as_starts(i);
+    if (dead == 0) return true;
+  } while (!atomic_compare_exchange_weak_explicit(w, &old, old & ~dead, memory_order_acq_rel,
+                                                  memory_order_acquire));
+  while (dead) {
+    unsigned b = (unsigned)__builtin_ctzll(dead);
+    dead &= dead - 1;
+    uintptr_t start = heap.index.base + ((i * OBJINDEX_STATE_GRANULES + b / 2) << GRANULE_SHIFT);
+    size_t size = objindex_size(&heap.index, start);
+    out->unreached_bytes += size;
+    out->unreached_objects++;
+    release(start, size, MEMPROF_RECLAIMED, out);
+  }
+  return true;
+}
+
 static void sweep_words(size_t lo, size_t hi, sweep_result_t *out) {
+  bool at_once = J.mode == SWEEP_LEAKS && J.when == SWEEP_AT_ONCE;
   for (size_t i = lo; i < hi; i++) {
     _Atomic uint64_t *w = &heap.index.states[i];
+    if (at_once && sweep_word_at_once(w, i, out)) continue;
     uint64_t bits = atomic_load_explicit(w, memory_order_acquire);
     uint64_t starts = bits & OBJINDEX_STARTS_MASK;
     while (starts) {
