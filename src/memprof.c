@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "addrtab.h"
 #include "checks.h"
 #include "heap.h"
 #include "meta.h"
@@ -19,16 +20,13 @@ static __thread uint64_t memprof_rng;
  * free must not come back in (the lock is not recursive, nor libunwind). */
 static __thread bool memprof_busy;
 
-/* Sampled allocations by address, keyed by page so that the ones sharing
- * a page sit in one run of the open-addressed table: the last one to go
- * clears its page's SAMPLED bit.  addr 0 is an empty slot, 1 a slot whose
- * allocation went (a tombstone). */
+/* A sampled allocation, in a table keyed by page (addrtab.h) so that the
+ * ones sharing a page sit in one run: the last one to go clears its
+ * page's SAMPLED bit. */
 typedef struct sampled {
   uintptr_t addr;
   uint32_t bucket;
 } sampled_t;
-
-#define TOMB ((uintptr_t)1)
 
 /* Everything below is guarded by `lock`.  Buckets are found through
  * `index`, open-addressed, holding bucket number + 1 (0: empty). */
@@ -40,9 +38,9 @@ static struct {
   size_t nbuckets, buckets_cap;
   uint32_t *index;
   size_t index_cap;
-  sampled_t *objects;
-  size_t objects_cap, objects_used;   /* used: live and tombstones */
-} mp = { .lock = PTHREAD_MUTEX_INITIALIZER };
+  addrtab_t objects;
+} mp = { .lock = PTHREAD_MUTEX_INITIALIZER,
+         .objects = ADDRTAB_INIT(sampled_t, PAGE_SHIFT, "pacegc-memprof") };
 
 void memprof_init(int64_t rate) {
   mp.rate = rate > 0 ? rate : 0;
@@ -122,59 +120,24 @@ static uint32_t find_bucket(const uintptr_t *stack, uint32_t depth, size_t size)
 
 /* ---- Sampled allocations ---- */
 
-static size_t slot_of(uintptr_t addr, size_t cap) {
-  return (size_t)((addr >> PAGE_SHIFT) * 0x9e3779b97f4a7c15ull >> 17) & (cap - 1);
-}
-
-static sampled_t *find_object(uintptr_t addr, bool insert) {
-  if (mp.objects_cap == 0) return NULL;
-  sampled_t *tomb = NULL;
-  for (size_t i = slot_of(addr, mp.objects_cap);; i = (i + 1) & (mp.objects_cap - 1)) {
-    sampled_t *s = &mp.objects[i];
-    if (s->addr == addr) return s;
-    if (s->addr == TOMB && tomb == NULL) tomb = s;
-    if (s->addr == 0) return insert ? (tomb ? tomb : s) : NULL;
-  }
-}
-
-/* Rehashes into a table twice the live count's need, tombstones dropped. */
-static bool grow_objects(void) {
-  size_t live = 0;
-  for (size_t i = 0; i < mp.objects_cap; i++) live += mp.objects[i].addr > TOMB;
-  size_t cap = 4096;
-  while (cap < 4 * (live + 1)) cap *= 2;
-  sampled_t *old = mp.objects, *objects = meta_map(cap * sizeof *objects, "pacegc-memprof");
-  if (objects == NULL) return false;
-  size_t old_cap = mp.objects_cap;
-  mp.objects = objects;
-  mp.objects_cap = cap;
-  mp.objects_used = 0;
-  for (size_t i = 0; i < old_cap; i++)
-    if (old[i].addr > TOMB) {
-      *find_object(old[i].addr, true) = old[i];
-      mp.objects_used++;
-    }
-  if (old) meta_unmap(old, old_cap * sizeof *old);
-  return true;
-}
-
 /* Whether a sampled allocation other than a tombstone shares addr's page:
  * they all sit in the run that starts at the page's slot. */
 static bool page_has_sample(uintptr_t addr) {
-  uintptr_t page = addr >> PAGE_SHIFT;
-  for (size_t i = slot_of(addr, mp.objects_cap); mp.objects[i].addr != 0;
-       i = (i + 1) & (mp.objects_cap - 1))
-    if (mp.objects[i].addr > TOMB && mp.objects[i].addr >> PAGE_SHIFT == page) return true;
+  const addrtab_t *t = &mp.objects;
+  uintptr_t page = addr >> PAGE_SHIFT, a;
+  if (t->cap == 0) return false;
+  for (size_t i = addrtab_home(t, addr); (a = addrtab_addr_at(t, i)) != 0; i = addrtab_next(t, i))
+    if (a > ADDRTAB_TOMB && a >> PAGE_SHIFT == page) return true;
   return false;
 }
 
 static void record(uintptr_t p, size_t usable, const uintptr_t *stack, uint32_t depth) {
-  if ((mp.objects_used + 1) * 4 >= mp.objects_cap * 3 && !grow_objects()) return;
+  if (!addrtab_reserve(&mp.objects)) return;
   uint32_t b = find_bucket(stack, depth, usable);
   if (b == UINT32_MAX) return;
   mp.buckets[b].allocs++;
-  sampled_t *s = find_object(p, true);
-  if (s->addr == 0) mp.objects_used++;
+  sampled_t *s = addrtab_find(&mp.objects, p, true);
+  addrtab_filled(&mp.objects, s->addr);
   s->addr = p;
   s->bucket = b;
   objindex_mark_page_sampled(&heap.index, p, true);
@@ -209,14 +172,14 @@ void memprof_end(uintptr_t p, memprof_end_t how) {
   memprof_busy = true;
   CHECK_NOT_STOPPED();
   pthread_mutex_lock(&mp.lock);
-  sampled_t *s = find_object(p, false);
+  sampled_t *s = addrtab_find(&mp.objects, p, false);
   if (s != NULL) {
     memprof_bucket_t *b = &mp.buckets[s->bucket];
     if (how == MEMPROF_FREED) b->frees++;
     else b->reclaims++;
-    s->addr = TOMB;
+    s->addr = ADDRTAB_TOMB;
   }
-  if (mp.objects_cap == 0 || !page_has_sample(p))
+  if (!page_has_sample(p))
     objindex_mark_page_sampled(&heap.index, p, false);
   pthread_mutex_unlock(&mp.lock);
   memprof_busy = false;

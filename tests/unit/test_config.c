@@ -469,16 +469,24 @@ START_TEST(godebug_good) {
 }
 END_TEST
 
+/* A path variable given a path too long: one line, ending with what is
+ * left out, and no path. */
+static void expect_long_path_refused(const char *name, const char *field, const char *tail) {
+  char longpath[CONFIG_PATH_MAX + 8];
+  memset(longpath, 'x', sizeof longpath - 1);
+  longpath[sizeof longpath - 1] = 0;
+  ck_assert_int_eq(parse1(name, longpath), 1);
+  ck_assert_str_eq(field, "");
+  char want[96];
+  snprintf(want, sizeof want, "a path longer than %d bytes%s", CONFIG_PATH_MAX - 1, tail);
+  ck_assert_ptr_nonnull(strstr(lines[0], want));
+}
+
 START_TEST(metrics_path) {
   ck_assert_int_eq(parse1("PACEGC_METRICS", "  /var/lib/pacegc-%p.prom "), 0);
   ck_assert_str_eq(cfg.metrics_path, "/var/lib/pacegc-%p.prom");
   expect_defaults_except("");
-  char longpath[CONFIG_PATH_MAX + 8];
-  memset(longpath, 'x', sizeof longpath - 1);
-  longpath[sizeof longpath - 1] = 0;
-  ck_assert_int_eq(parse1("PACEGC_METRICS", longpath), 1);
-  ck_assert_str_eq(cfg.metrics_path, "");
-  ck_assert_ptr_nonnull(strstr(lines[0], "a path longer than 511 bytes; no metrics file"));
+  expect_long_path_refused("PACEGC_METRICS", cfg.metrics_path, "; no metrics file");
 }
 END_TEST
 
@@ -511,12 +519,7 @@ START_TEST(profile_variables) {
   expect_bad("PACEGC_PROFILE_INTERVAL", "25h", "30s");
   expect_line(0, "pacegc: PACEGC_PROFILE_INTERVAL=\"25h\": must be at most 24h; using 30s");
   expect_bad("PACEGC_PROFILE_INTERVAL", "-5s", "30s");
-  char longpath[CONFIG_PATH_MAX + 8];
-  memset(longpath, 'x', sizeof longpath - 1);
-  longpath[sizeof longpath - 1] = 0;
-  ck_assert_int_eq(parse1("PACEGC_PROFILE", longpath), 1);
-  ck_assert_str_eq(cfg.profile_path, "");
-  ck_assert_ptr_nonnull(strstr(lines[0], "a path longer than 511 bytes; no profile"));
+  expect_long_path_refused("PACEGC_PROFILE", cfg.profile_path, "; no profile");
 }
 END_TEST
 
