@@ -136,12 +136,13 @@ void dirty_protect_roots(void) {
     if (!wtrack_protect(dt.spans[i].lo, dt.spans[i].hi)) dt.spans[i].trusted = false;
 }
 
-bool dirty_collect(roots_t *out) {
+bool dirty_collect(roots_t *out, bool last) {
   collect_t heap_runs = { out, ROOT_HEAP }, map_runs = { out, ROOT_GLOBAL };
-  bool ok = wtrack_written(heap.start, align_up(atomic_load(&heap.unused), PAGE_SIZE),
-                           add_run, &heap_runs);
+  bool (*scan)(uintptr_t, uintptr_t, wtrack_run_fn, void *) =
+      last ? wtrack_written_since : wtrack_written;
+  bool ok = scan(heap.start, align_up(atomic_load(&heap.unused), PAGE_SIZE), add_run, &heap_runs);
   for (size_t i = 0; i < dt.n; i++)
-    if (dt.spans[i].trusted && !wtrack_written(dt.spans[i].lo, dt.spans[i].hi, add_run, &map_runs))
+    if (dt.spans[i].trusted && !scan(dt.spans[i].lo, dt.spans[i].hi, add_run, &map_runs))
       dt.spans[i].trusted = false;
   return ok && !out->overflow;
 }

@@ -47,9 +47,13 @@ void dirty_protect_roots(void);
 
 /* Adds the runs written since dirty_arm() or the last call to *out
  * (ROOT_HEAP runs of the heap, ROOT_GLOBAL runs of mappings) and protects
- * them again.  False if the heap's runs could not be read: the mark can
- * then trust none of the heap it read while the program ran. */
-bool dirty_collect(roots_t *out);
+ * them again — except the last call, at the final stop: nothing is read
+ * after it, the next dirty_arm protects again what the heap has written,
+ * and dirty_disarm lets the mappings go (measured at 100 MB live: the
+ * final stop's scan 1.0-1.4 ms protecting, 0.13-0.37 ms not).  False if
+ * the heap's runs could not be read: the mark can then trust none of the
+ * heap it read while the program ran. */
+bool dirty_collect(roots_t *out, bool last);
 
 /* At the final stop: adds to *out the parts of the root set r that
  * tracking does not cover. */

@@ -589,7 +589,7 @@ static bool gc_mark_beside(cycle_t *cy, const pacegc_config_t *c) {
   bool heap_ok = true;
   for (int round = 0; round < GC_DIRTY_ROUNDS_MAX; round++) {
     roots_reset(&gc.dirty);
-    if (!dirty_collect(&gc.dirty)) {
+    if (!dirty_collect(&gc.dirty, false)) {
       heap_ok = false;
       break;
     }
@@ -610,7 +610,7 @@ static bool gc_mark_beside(cycle_t *cy, const pacegc_config_t *c) {
  * not be read. */
 static void gc_mark_final(cycle_t *cy, bool heap_ok) {
   roots_reset(&gc.dirty);
-  if (heap_ok && dirty_collect(&gc.dirty)) {
+  if (heap_ok && dirty_collect(&gc.dirty, true)) {
     dirty_untracked(&gc.roots, &gc.dirty);
     if (!gc.dirty.overflow) {
       mark_ranges(&gc.dirty, cy->markers, false);

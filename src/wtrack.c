@@ -111,12 +111,17 @@ void wtrack_unregister(uintptr_t lo, uintptr_t hi) {
   ioctl_raw(os_uffd_fd(), UFFDIO_UNREGISTER, &range);
 }
 
-bool wtrack_written(uintptr_t lo, uintptr_t hi, wtrack_run_fn fn, void *arg) {
+/* reprotect: protect the written pages again as they are reported (the
+ * kernel then flushes their TLB entries on every CPU: most of the scan's
+ * cost where much was written). */
+static bool scan_written(uintptr_t lo, uintptr_t hi, bool reprotect, wtrack_run_fn fn,
+                         void *arg) {
   int pagemap = os_proc_fd(OS_PROC_PAGEMAP);
   if (pagemap < 0) return errno = EBADF, false;
   while (lo < hi) {
     struct pm_scan_arg a = {
-      .size = sizeof a, .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+      .size = sizeof a,
+      .flags = (reprotect ? PM_SCAN_WP_MATCHING : 0) | PM_SCAN_CHECK_WPASYNC,
       .start = lo, .end = hi, .vec = (uintptr_t)wt.vec, .vec_len = REGIONS,
       .category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
     };
@@ -129,4 +134,12 @@ bool wtrack_written(uintptr_t lo, uintptr_t hi, wtrack_run_fn fn, void *arg) {
     lo = (uintptr_t)a.walk_end;
   }
   return true;
+}
+
+bool wtrack_written(uintptr_t lo, uintptr_t hi, wtrack_run_fn fn, void *arg) {
+  return scan_written(lo, hi, true, fn, arg);
+}
+
+bool wtrack_written_since(uintptr_t lo, uintptr_t hi, wtrack_run_fn fn, void *arg) {
+  return scan_written(lo, hi, false, fn, arg);
 }

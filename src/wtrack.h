@@ -83,4 +83,8 @@ void wtrack_after_fork_child(void);
 typedef bool (*wtrack_run_fn)(void *arg, uintptr_t lo, uintptr_t hi);
 bool wtrack_written(uintptr_t lo, uintptr_t hi, wtrack_run_fn fn, void *arg);
 
+/* The same runs, left as they are: a last look, after which the pages
+ * stay written until something protects them again. */
+bool wtrack_written_since(uintptr_t lo, uintptr_t hi, wtrack_run_fn fn, void *arg);
+
 #endif

@@ -105,6 +105,17 @@ START_TEST(anonymous_pages) {
   close(fds[1]);
   r = written(b, e);
   expect_runs(&r, b, 1, (const int[]){ 10, 11 });
+  /* A last look reports the runs and leaves them written. */
+  m[5 * P] = 4;
+  for (int look = 0; look < 2; look++) {
+    r = (runs_t){ .n = 0 };
+    ck_assert(wtrack_written_since(b, e, collect, &r));
+    expect_runs(&r, b, 1, (const int[]){ 5, 6 });
+  }
+  r = written(b, e);
+  expect_runs(&r, b, 1, (const int[]){ 5, 6 });
+  r = written(b, e);
+  expect_runs(&r, b, 0, NULL);
   /* Protecting again forgets what was written. */
   m[1 * P] = 3;
   ck_assert(wtrack_protect(b, e));
