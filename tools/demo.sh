@@ -27,5 +27,5 @@ echo "-- output: plain $(cat "$tmp/plain.out"), pacegc $(cat "$tmp/pacegc.out")"
 if cmp -s "$tmp/plain.out" "$tmp/pacegc.out"; then echo "   identical"; else echo "   DIFFERENT"; exit 1; fi
 printf -- '-- peak RSS: plain %d MiB, pacegc %d MiB\n' \
   $(( $(cat "$tmp/plain.rss") / 1024 )) $(( $(cat "$tmp/pacegc.rss") / 1024 ))
-echo "-- where the reclaimed memory was allocated (go tool pprof -top $(basename "$tmp")/leaks.pb.gz)"
+echo "-- where the reclaimed memory was allocated (--profile, then go tool pprof -top)"
 go tool pprof -top -nodecount=8 "$tmp/leaks.pb.gz" 2>/dev/null | sed -n '/flat%/,$p'
