@@ -974,6 +974,7 @@ void gc_after_fork_child(void) {
   metrics_out_after_fork_child();
   memprof_after_fork_child();
   profile_out_after_fork_child();
+  report_after_fork_child();
   kernroots_after_fork_child();
   markers_after_fork_child();
   dirty_after_fork_child();

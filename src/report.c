@@ -1,11 +1,14 @@
 /* User-facing messages: see report.h. */
 #include "report.h"
 #include "checks.h"
+#include "meta.h"
+#include "os.h"
 #include "stderr.h"
 
 #include <dlfcn.h>
 #include <link.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -101,9 +104,55 @@ void report_frames(const char *heading, void *const *ips, int n) {
   errno = saved;
 }
 
+/* libunwind walks a stack with several KiB of frames of its own: more
+ * than a thread on a 16 KiB stack (PTHREAD_STACK_MIN) has left inside
+ * malloc, where the heap profile takes its samples (measured: a sample
+ * in a new thread's first calloc overflowed one).  It runs on this stack
+ * of pacegc's instead, one thread at a time, every signal blocked while
+ * it does (a thread stopped here would have its stack pointer off its
+ * stack);
+ * os_call_on_stack's unwind information leads it back to the caller's
+ * frames. */
+#define UNWIND_STACK_SIZE ((size_t)64 << 10)
+
+static struct {
+  atomic_flag busy;
+  char *stack;            /* bookkeeping memory, UNWIND_STACK_SIZE */
+} unwind = { .busy = ATOMIC_FLAG_INIT };
+
+typedef struct unwind_job {
+  void **all;
+  int want, got;
+} unwind_job_t;
+
+static void unwind_here(void *arg) {
+  unwind_job_t *j = arg;
+  j->got = unw_backtrace(j->all, j->want);
+}
+
+/* Waits for the stack with signals open (a stop may park the thread
+ * meanwhile), and holds it with them blocked: only for the walk. */
+static int backtrace_on_own_stack(void **all, int want) {
+  unwind_job_t job = { all, want, 0 };
+  sigset_t old;
+  for (;;) {
+    os_block_signals(&old);
+    if (!atomic_flag_test_and_set_explicit(&unwind.busy, memory_order_acquire)) break;
+    os_restore_signals(&old);
+    sched_yield();
+  }
+  if (unwind.stack == NULL) unwind.stack = meta_map(UNWIND_STACK_SIZE, "pacegc-unwind-stack");
+  if (unwind.stack != NULL) os_call_on_stack(unwind.stack + UNWIND_STACK_SIZE, unwind_here, &job);
+  atomic_flag_clear_explicit(&unwind.busy, memory_order_release);
+  os_restore_signals(&old);
+  return job.got;
+}
+
+void report_after_fork_child(void) { atomic_flag_clear(&unwind.busy); }
+
 int report_backtrace(void **ips, int max) {
   void *all[64];
-  int n = unw_backtrace(all, max + 16 < 64 ? max + 16 : 64);
+  int n = backtrace_on_own_stack(all, max + 16 < 64 ? max + 16 : 64);
   int first = 0;
   while (first < n && in_pacegc(all[first])) first++;
   int k = 0;

@@ -18,8 +18,13 @@ void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void report_with_stack(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The caller's stack below pacegc's own frames, at most `max` frames;
- * unused entries are NULL.  Returns the number captured. */
+ * unused entries are NULL.  Returns the number captured.  Walked on a
+ * stack of pacegc's (a small thread stack has no room for libunwind),
+ * one thread at a time. */
 int report_backtrace(void **ips, int max);
+
+/* fork: a thread that was walking its stack is not in the child. */
+void report_after_fork_child(void);
 
 /* A heading line (indented) and the given frames, for stacks recorded
  * earlier; NULL frames end the list. */
