@@ -110,9 +110,8 @@ void report_frames(const char *heading, void *const *ips, int n) {
  * in a new thread's first calloc overflowed one).  It runs on this stack
  * of pacegc's instead, one thread at a time, every signal blocked while
  * it does (a thread stopped here would have its stack pointer off its
- * stack);
- * os_call_on_stack's unwind information leads it back to the caller's
- * frames. */
+ * stack); os_call_on_stack's unwind information leads it back to the
+ * caller's frames. */
 #define UNWIND_STACK_SIZE ((size_t)64 << 10)
 
 static struct {
