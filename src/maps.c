@@ -14,23 +14,36 @@ static bool starts_with(const char *s, size_t len, const char *prefix) {
 }
 
 /* "lo-hi perms offset dev inode   path" */
-bool maps_parse_line(const char *s, size_t len, map_entry_t *e) {
-  size_t i = parse_hex(s, len, 0, &e->lo);
+bool maps_parse_file(const char *s, size_t len, map_file_t *f) {
+  size_t i = parse_hex(s, len, 0, &f->lo);
   if (i == 0 || i >= len || s[i] != '-') return false;
-  i = parse_hex(s, len, i + 1, &e->hi);
-  if (i == 0 || i + 5 > len || s[i] != ' ' || e->hi <= e->lo) return false;
-  e->readable = s[i + 1] == 'r';
-  e->writable = s[i + 2] == 'w';
-  e->private_ = s[i + 4] == 'p';
-  /* Skip offset, device and inode: three more fields. */
+  i = parse_hex(s, len, i + 1, &f->hi);
+  if (i == 0 || i + 5 > len || s[i] != ' ' || f->hi <= f->lo) return false;
+  f->perms = s + i + 1;
+  f->exec = f->perms[2] == 'x';
+  /* The offset, device and inode: three more fields. */
   i += 5;
   for (int field = 0; field < 3; field++) {
     while (i < len && s[i] == ' ') i++;
+    if (field == 0) parse_hex(s, len, i, &f->offset);
     while (i < len && s[i] != ' ') i++;
   }
   while (i < len && s[i] == ' ') i++;
-  const char *path = s + i;
-  size_t plen = len - i;
+  f->path = s + i;
+  f->path_len = len - i;
+  return true;
+}
+
+bool maps_parse_line(const char *s, size_t len, map_entry_t *e) {
+  map_file_t f;
+  if (!maps_parse_file(s, len, &f)) return false;
+  e->lo = f.lo;
+  e->hi = f.hi;
+  e->readable = f.perms[0] == 'r';
+  e->writable = f.perms[1] == 'w';
+  e->private_ = f.perms[3] == 'p';
+  const char *path = f.path;
+  size_t plen = f.path_len;
   bool bracket = plen > 0 && path[0] == '[';
   e->main_stack = starts_with(path, plen, "[stack]");
   e->special = bracket && !e->main_stack && !starts_with(path, plen, "[heap]") &&
@@ -43,24 +56,6 @@ bool maps_parse_line(const char *s, size_t len, map_entry_t *e) {
   e->kernel_io = starts_with(path, plen, "anon_inode:[io_uring]") ? KERNEL_IO_URING
                : starts_with(path, plen, "/[aio]")               ? KERNEL_IO_AIO
                                                                  : KERNEL_IO_NONE;
-  return true;
-}
-
-bool maps_parse_file(const char *s, size_t len, map_file_t *f) {
-  size_t i = parse_hex(s, len, 0, &f->lo);
-  if (i == 0 || i >= len || s[i] != '-') return false;
-  i = parse_hex(s, len, i + 1, &f->hi);
-  if (i == 0 || i + 6 > len || s[i] != ' ' || f->hi <= f->lo) return false;
-  f->exec = s[i + 3] == 'x';
-  i = parse_hex(s, len, i + 6, &f->offset);
-  if (i == 0) return false;
-  for (int field = 0; field < 2; field++) {   /* device and inode */
-    while (i < len && s[i] == ' ') i++;
-    while (i < len && s[i] != ' ') i++;
-  }
-  while (i < len && s[i] == ' ') i++;
-  f->path = s + i;
-  f->path_len = len - i;
   return true;
 }
 

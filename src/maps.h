@@ -36,12 +36,14 @@ typedef struct map_entry {
 
 bool maps_parse_line(const char *line, size_t len, map_entry_t *out);
 
-/* The file behind one line of /proc/self/maps, for naming code (the heap
- * profile): its range, whether it is executable, the file offset it maps
- * and the path (not NUL-terminated; empty for anonymous memory).  False
- * for a line that does not parse.  Pure. */
+/* One line of /proc/self/maps as written: its range, permissions (four
+ * characters, "rwxp"), the file offset it maps and the path (not
+ * NUL-terminated; empty for anonymous memory).  maps_parse_line reads its
+ * fields from this; the heap profile names code with it.  False for a
+ * line that does not parse.  Pure. */
 typedef struct map_file {
   uintptr_t lo, hi, offset;
+  const char *perms;
   bool exec;
   const char *path;
   size_t path_len;

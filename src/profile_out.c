@@ -40,7 +40,6 @@ static struct {
   vec_t pcs;          /* uintptr_t: the stacks' return addresses, sorted, unique */
   vec_t names;        /* const char *: per pc, its function's name or NULL */
   vec_t pc_mapping;   /* uint32_t: per pc, its mapping's id or 0 */
-  vec_t pc_function;  /* uint32_t: per pc, its function's id or 0 */
   vec_t maps_text;    /* char: /proc/self/maps, lines NUL-terminated */
   vec_t name_text;    /* char: the names, copied out of the files */
   vec_t mappings;     /* pprof_mapping_t: the executable file mappings */
