@@ -189,7 +189,8 @@ size_t memprof_snapshot(memprof_bucket_t **out, size_t *cap) {
   memprof_busy = true;
   pthread_mutex_lock(&mp.lock);
   size_t n = mp.nbuckets;
-  if (meta_reserve((void **)out, cap, n, sizeof **out, "pacegc-profile"))
+  /* No bucket yet: *out may still be NULL, and memcpy must not see it. */
+  if (n > 0 && meta_reserve((void **)out, cap, n, sizeof **out, "pacegc-profile"))
     memcpy(*out, mp.buckets, n * sizeof **out);
   else
     n = 0;

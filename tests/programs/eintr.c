@@ -15,7 +15,12 @@
  *             result (0, EAGAIN or ETIMEDOUT as the call reports a
  *             timeout), not EINTR, not before its timeout (less a jiffy
  *             for the socket timeouts, which the kernel counts in jiffies)
- *             and not LATE_MS (1 s) after it.
+ *             and not LATE_MS (3 s) after it.  A wrapper that began the
+ *             whole timeout again after each park would never end (the
+ *             watchdog catches it); a call can be held up to a stop's
+ *             deadline (2 s, gc.c) when a thread is slow to park, and on
+ *             a loaded 2-core CI machine that happens: at 1 s one call in
+ *             500 ended late in about one CI run in three, plain runs too.
  *   released  the call waits without a timeout; another thread ends the
  *             wait after HOLD_MS (150 ms), ROUNDS (2) times: the call must
  *             return only then, with its success result.  An EINTR before
@@ -111,7 +116,7 @@
 #define ITER 10
 #define HOLD_MS 150
 #define ROUNDS 2
-#define LATE_MS 1000
+#define LATE_MS 3000
 #define JIFFY_MS 11      /* socket timeouts may end up to a jiffy early (HZ >= 100) */
 #define HUNG_MS 10000
 
