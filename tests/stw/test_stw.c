@@ -488,10 +488,12 @@ static void check_cycle(int cycle, pid_t self, const snapshot_t *s) {
 
 static uint64_t stop_max_ns, stop_total_ns, coll_moved;
 
-/* With the tracer (argv[1] "ptrace") every stop must succeed.  Without it
- * a stop may fail on a churn thread in glibc's thread exit, which blocks
- * every signal and may wait there for a lock a parked thread holds; that
- * must stay rare. */
+/* Without the tracer a stop may fail on a churn thread in glibc's thread
+ * exit, which blocks every signal and may wait there for a lock a parked
+ * thread holds.  With it (argv[1] "ptrace") such a thread is traced, and
+ * a stop fails only if the tracer cannot stop it within its wait
+ * (src/threads.c, TRACER_WAIT_NS): on a loaded 2-core CI machine a
+ * runnable thread can go unscheduled that long.  Either must stay rare. */
 static bool traced_mode;
 static unsigned long stops, exit_blocked;
 
@@ -509,7 +511,8 @@ static bool stop(world_t *w, const char *what, int cycle) {
     return true;
   }
   const known_t *k = find_known(why.tid);
-  if (!traced_mode && why.status == STOP_BLOCKED && !k) exit_blocked++;
+  if (why.status == STOP_BLOCKED && !k && (!traced_mode || why.err == ETIMEDOUT))
+    exit_blocked++;
   else CHECK(ok, "%s %d: stop failed with %d for %d (%s): %s", what, cycle, (int)why.status,
              (int)why.tid, k ? k->name : why.tid ? "a churn thread" : "no thread",
              why.err ? strerror(why.err) : "no error");
@@ -784,7 +787,7 @@ int main(int argc, char **argv) {
   CHECK(alt_nested_parks > 0 && alt_idle_parks > 0, "alt-stack parks: nested %lu, idle %lu",
         (unsigned long)alt_nested_parks, (unsigned long)alt_idle_parks);
   CHECK(coll_moved > 0, "the collector thread never ran during a stop");
-  CHECK(exit_blocked * 20 <= stops, "%lu of %lu stops failed on exiting threads", exit_blocked,
+  CHECK(exit_blocked * 20 <= stops, "%lu of %lu stops failed on churn threads", exit_blocked,
         stops);
 
   printf("stw: signal %d, %d cycles in %lu ms (stop avg %lu us, max %lu us), "
