@@ -73,7 +73,7 @@ void provenance_report_dangling(uintptr_t p, size_t size) {
     copy = *r;
   }
   pthread_mutex_unlock(&pv.lock);
-  if (!report_it) return;
+  if (!report_it || !report_stack_allowed()) return;
   report("freed %zu-byte object at %p is still referenced; kept", size, (void *)p);
   report_frames("allocated at", copy.alloc, PROVENANCE_FRAMES);
   report_frames("freed at", copy.freed, PROVENANCE_FRAMES);

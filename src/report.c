@@ -166,19 +166,23 @@ static void write_stack(void) {
   for (int i = 0; i < n; i++) write_frame(i, ips[i]);
 }
 
+bool report_stack_allowed(void) {
+  unsigned long k = atomic_fetch_add(&reports_with_stack, 1);
+  if (k == REPORT_STACK_LIMIT)
+    report("%d reports printed; further ones are not shown", REPORT_STACK_LIMIT);
+  return k < REPORT_STACK_LIMIT;
+}
+
 void report_with_stack(const char *fmt, ...) {
   if (in_report) return;
   int saved = errno;
   in_report = 1;
-  unsigned long k = atomic_fetch_add(&reports_with_stack, 1);
-  if (k < REPORT_STACK_LIMIT) {
+  if (report_stack_allowed()) {
     va_list ap;
     va_start(ap, fmt);
     vreport(fmt, ap);
     va_end(ap);
     write_stack();
-  } else if (k == REPORT_STACK_LIMIT) {
-    report("%d reports printed; further ones are not shown", REPORT_STACK_LIMIT);
   }
   in_report = 0;
   errno = saved;

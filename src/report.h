@@ -8,6 +8,7 @@
 #define PACEGC_REPORT_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include "util.h"
 
 /* One line.  Safe anywhere malloc is safe; never allocates. */
@@ -16,6 +17,11 @@ void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One line plus the call stack below pacegc's own frames.  After
  * REPORT_STACK_LIMIT such reports, further ones are counted, not printed. */
 void report_with_stack(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Whether one more report with call stacks may be printed: true for the
+ * first REPORT_STACK_LIMIT of the process (report_with_stack's and
+ * dangling=1's together); the first refusal prints one line saying so. */
+bool report_stack_allowed(void);
 
 /* The caller's stack below pacegc's own frames, at most `max` frames;
  * unused entries are NULL.  Returns the number captured.  Walked on a

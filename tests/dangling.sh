@@ -7,7 +7,9 @@
 # option (exit 0: no object it still points to was reused); freed objects
 # still referenced are reported as "pacegc: freed N-byte
 # object at 0x... is still referenced; kept" followed by an "allocated
-# at:" and a "freed at:" stack, the allocating frame in the uaf program.
+# at:" and a "freed at:" stack, the allocating frame in the uaf program;
+# after 100 reports (the program leaves thousands) one line says further
+# ones are not shown, and none follows it.
 # Exits 77 (skipped) when LIBPACEGC does not exist yet.
 # shellcheck source=tests/testlib.sh
 . "$(dirname "$0")/testlib.sh"
@@ -20,7 +22,11 @@ LD_PRELOAD=$lib PACEGC_FREE=defer PACEGC_GODEBUG=dangling=1 "$exe" scribble \
 	>"$tmp/out" 2>"$tmp/err" || fail "the program exited $?"
 reports=$(grep -c '^pacegc: freed [0-9]*-byte object at 0x[0-9a-f]* is still referenced; kept$' "$tmp/err" || true)
 [ "$reports" -gt 0 ] || fail "no report: $(head -3 "$tmp/err")"
-other=$(grep '^pacegc: ' "$tmp/err" | grep -vc 'is still referenced; kept$' || true)
+[ "$reports" -eq 100 ] || fail "$reports reports, want the first 100"
+capped='^pacegc: 100 reports printed; further ones are not shown$'
+[ "$(tail -n 1 "$tmp/err")" = "pacegc: 100 reports printed; further ones are not shown" ] ||
+	fail "the last line is not the cap's: $(tail -n 1 "$tmp/err")"
+other=$(grep '^pacegc: ' "$tmp/err" | grep -v 'is still referenced; kept$' | grep -vc "$capped" || true)
 [ "$other" -eq 0 ] || fail "$other other pacegc: lines: $(grep '^pacegc: ' "$tmp/err" | grep -v 'still referenced' | head -3)"
 [ "$(grep -c '^  allocated at:$' "$tmp/err")" -eq "$reports" ] || fail "reports without an allocation stack"
 [ "$(grep -c '^  freed at:$' "$tmp/err")" -eq "$reports" ] || fail "reports without a free stack"
