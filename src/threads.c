@@ -7,9 +7,11 @@
  *              whose seq changed before it entered the park, returns at
  *              once: that is what makes late signals of abandoned stops
  *              harmless.  Parked threads futex-wait on it.
- *   inside     threads between entering and leaving park().  Resuming waits
- *              for zero, so no thread of stop S is still in park() when
- *              stop S+2 begins.
+ *   inside     threads between entering and leaving park().  Beginning a
+ *              stop waits for zero, so no thread of stop S is still in
+ *              park() when stop S+2 clears the slots.  Resuming does not
+ *              wait: the woken threads' scheduling delays would be the
+ *              stopper's pause, and by the next stop they are long out.
  *   next_slot  a parking thread claims slots[fetch_add(next_slot)], fills
  *              it and publishes it by storing tid last (release); a slot
  *              with tid != 0 is complete.
@@ -779,8 +781,12 @@ static bool run_rounds(stop_ctx_t *c) {
   return fail(c, STOP_TABLES, 0, 0);   /* the listing never settled */
 }
 
-/* Resets the per-stop words and opens stop seq+1 (odd). */
+/* Resets the per-stop words and opens stop seq+1 (odd), once every
+ * parker of the last stop has left park(): one that published before the
+ * last resume may not have run since. */
 static void begin_stop(void) {
+  for (uint32_t n; (n = atomic_load(&stw.inside)) != 0;)
+    os_futex_wait(&stw.inside, n, -1);
   memset(stw.slots, 0, stw.used_slots * sizeof(stopped_thread_t));
   memset(stw.set, 0, (stw.set_mask + 1) * sizeof(tid_entry_t));
   atomic_store(&stw.acks, 0);
@@ -789,14 +795,12 @@ static void begin_stop(void) {
   atomic_fetch_add(&stw.seq, 1);
 }
 
-/* Closes the stop and waits until every parker has left park(). */
+/* Closes the stop and wakes the parkers. */
 static void resume_all(void) {
   uint32_t used = atomic_load(&stw.next_slot);
   stw.used_slots = used < stw.nslots ? used : stw.nslots;
   atomic_fetch_add(&stw.seq, 1);
   os_futex_wake(&stw.seq, INT_MAX);
-  for (uint32_t n; (n = atomic_load(&stw.inside)) != 0;)
-    os_futex_wait(&stw.inside, n, -1);
 }
 
 bool threads_stop_world(world_t *w, unsigned timeout_ms, stop_result_t *why) {

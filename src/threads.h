@@ -147,8 +147,9 @@ void threads_await_stop_end(void);
 /* Whether the calling thread holds a stop (check.h's rule 3). */
 bool threads_world_stopped_by_me(void);
 
-/* Resumes the world and returns once every parked thread has left the
- * park.  A no-op unless the caller holds a successful stop. */
+/* Resumes the world: wakes every parked thread and returns without
+ * waiting for them to run (the next stop waits for the last of them to
+ * leave the park).  A no-op unless the caller holds a successful stop. */
 void threads_start_world(world_t *w);
 
 /* pacegc's own threads (markers, sweeper) register so they are not
