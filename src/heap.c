@@ -356,11 +356,14 @@ size_t heap_resize_in_place(void *p, size_t n, size_t extra) {
   return heap_resize_large(p, old, n, extra);
 }
 
-/* realloc's growth in place, where a moved copy is not needed: a large
- * allocation whose frees are honoured (deferred or ignored frees keep the
+/* realloc in place, where a moved copy is not needed: a large allocation
+ * growing, or shrinking to another large size (as jemalloc's realloc
+ * does: a buffer shrunk to fit and grown again is copied twice
+ * otherwise), whose frees are honoured (deferred or ignored frees keep the
  * old contents where a stale pointer finds them, so those move). */
-static bool heap_grow_in_place(void *p, size_t old, size_t n) {
-  if (old <= OBJINDEX_SMALL_MAX || n <= old || heap_free_mode != FREE_HONOR) return false;
+static bool heap_realloc_in_place(void *p, size_t old, size_t n) {
+  if (old <= OBJINDEX_SMALL_MAX || n <= OBJINDEX_SMALL_MAX || heap_free_mode != FREE_HONOR)
+    return false;
   return heap_resize_large(p, old, n, 0) >= n;
 }
 
@@ -385,8 +388,9 @@ void *heap_realloc(void *p, size_t n) {
       old == (size_t)heap.class_granules[(n + GRANULE - 1) >> GRANULE_SHIFT] << GRANULE_SHIFT)
     return p;                            /* same size class: nothing to do */
   if (heap_prepare() != PREP_HEAP) return heap_realloc_foreign(p, n);
-  if (n > OBJINDEX_SMALL_MAX && n <= old && pacegc_je_nallocx(n, 0) == old) return p;
-  if (heap_grow_in_place(p, old, n)) return p;
+  /* Past the class table: the same size class, small or large, stays. */
+  if (n > HEAP_CLASS_TABLE_MAX && n <= old && pacegc_je_nallocx(n, 0) == old) return p;
+  if (heap_realloc_in_place(p, old, n)) return p;
   return heap_realloc_move(p, old, n);
 }
 

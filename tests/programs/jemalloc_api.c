@@ -554,6 +554,31 @@ static void call_realloc_mallocx(void)
 	free(q);
 }
 
+/* realloc moves an allocation only where jemalloc's own realloc would: to
+ * a size of its class it stays (every class: pacegc took the small ones
+ * above 4 KiB for a move), and a large one shrunk to another large size
+ * stays, where frees are honoured (deferred or ignored, pacegc moves it:
+ * the old contents stay where a stale pointer finds them). */
+static void call_realloc_in_place(void)
+{
+	const char *mode = getenv("PACEGC_FREE");
+	bool honored = mode == NULL || *mode == 0 || strcmp(mode, "honor") == 0;
+	for (size_t n = 16; n <= 3 * MIB; n = n * 9 / 8 + 16) {
+		unsigned char *p = malloc(n);
+		size_t usable = malloc_usable_size(p);
+		tu_fill(p, n, 6);
+		CHECK(realloc(p, usable) == p, "realloc(malloc(%zu), %zu) moved", n, usable);
+		CHECK(realloc(p, n) == p, "realloc back to %zu of its class moved", n);
+		size_t kept = n;
+		if (honored && n >= 2 * 16384) {
+			kept = n / 2;
+			CHECK(realloc(p, kept) == p, "realloc(large %zu, %zu) moved", n, kept);
+		}
+		CHECK(tu_check(p, kept, 6) == kept, "realloc in place lost the data (%zu bytes)", kept);
+		free(p);
+	}
+}
+
 static void call_usable_mallocx(void)
 {
 	void *p = mallocx(100, 0);
@@ -605,6 +630,7 @@ static void section_calls(void)
 		{ "rallocx(malloc)", call_rallocx_malloc },
 		{ "xallocx(malloc)", call_xallocx_malloc },
 		{ "realloc(mallocx)", call_realloc_mallocx },
+		{ "realloc in place as jemalloc's", call_realloc_in_place },
 		{ "malloc_usable_size(mallocx)", call_usable_mallocx },
 		{ "nallocx = malloc's size", call_nallocx_malloc },
 		{ "stats.allocated counts malloc", call_stats_malloc },
