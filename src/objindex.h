@@ -174,11 +174,18 @@ void objindex_mark_page_sampled(objindex_t *ix, uintptr_t start, bool on);
 ALWAYS_INLINE size_t objindex_remove(objindex_t *ix, uintptr_t a, bool *sampled) {
   if (unlikely(!objindex_covers(ix, a) || (a & (GRANULE - 1)) != 0)) return 0;
   size_t g = objindex_granule(ix, a);
-  uint64_t start = objindex_start_bit(g);
-  uint64_t old = atomic_fetch_and_explicit(objindex_state_word(ix, g),
-                                           ~(start | objindex_flag_bit(g)),
-                                           memory_order_acq_rel);
-  if (unlikely(!(old & start))) return 0;
+  _Atomic uint64_t *w = objindex_state_word(ix, g);
+  uint64_t start = objindex_start_bit(g), flag = objindex_flag_bit(g);
+  /* START alone: one `lock btr`, where clearing FLAG with it took a
+   * compare-and-swap loop (x86 has no fetch-and that returns the old
+   * word), retried whenever a neighbour in the word changed. */
+  if (unlikely(!(atomic_fetch_and_explicit(w, ~start, memory_order_acq_rel) & start))) return 0;
+  /* FLAG (a reclaim delay's condemnation) goes after it.  Every setter of
+   * FLAG requires START in the same exchange, and no allocation starts
+   * here again before this caller hands the memory back, so nothing sets
+   * FLAG meanwhile; a reader that sees FLAG without START ignores it. */
+  if (unlikely(atomic_load_explicit(w, memory_order_relaxed) & flag))
+    atomic_fetch_and_explicit(w, ~flag, memory_order_relaxed);
   uint32_t e = atomic_load_explicit(&ix->pages[objindex_page(ix, a)], memory_order_relaxed);
   size_t usable = objindex_entry_size(e);
   *sampled = (e & OBJINDEX_SAMPLED) != 0;
