@@ -46,6 +46,8 @@ WORKLOADS=(
 	"mixed|@BIN@/mixed @SCALE@"
 	"prodcons|@BIN@/prodcons @SCALE@ 2 2"
 	"realloc|@BIN@/realloc @SCALE@"
+	"larson|@BIN@/larson @SCALE@ 2"
+	"cachescratch|@BIN@/cachescratch @SCALE@ 2"
 	"python|PYTHONHASHSEED=0 /usr/bin/python3 @SRC@/workload.py @SCALE@"
 	"python-malloc|PYTHONHASHSEED=0 PYTHONMALLOC=malloc /usr/bin/python3 @SRC@/workload.py @SCALE@"
 )
@@ -77,6 +79,7 @@ GC_WORKLOADS=(
 	"mixed|@BIN@/mixed @SCALE:25@|jemalloc,pacegc,bdwgc|noleak"
 	"prodcons|@BIN@/prodcons @SCALE:25@ 2 2|jemalloc,pacegc,bdwgc|noleak"
 	"realloc|@BIN@/realloc @SCALE:25@|jemalloc,pacegc,bdwgc|noleak"
+	"larson|@BIN@/larson @SCALE:25@ 2|jemalloc,pacegc,bdwgc|noleak"
 	"python|PYTHONHASHSEED=0 /usr/bin/python3 @SRC@/workload.py @SCALE:20@|jemalloc,pacegc|noleak"
 	"python-malloc|PYTHONHASHSEED=0 PYTHONMALLOC=malloc /usr/bin/python3 @SRC@/workload.py @SCALE:20@|jemalloc,pacegc|noleak"
 	"leak-list|@BIN@/leaky @SCALE@ list||leaky"
@@ -148,7 +151,7 @@ GO_TOTAL_MIB=4096    # bytes churn allocates at scale 100
 GO_PACEGC_GODEBUG=gctrace=1
 
 # Compiled workloads: meson targets under bench/ (see bench/meson.build).
-BENCH_PROGRAMS=(mixed prodcons realloc leaky gctrees churn)
+BENCH_PROGRAMS=(mixed prodcons realloc larson cachescratch leaky gctrees churn)
 # The bdwgc peer: built when libgc-dev is installed.
 BDWGC_SHIM=libbdwgc_shim.so
 
