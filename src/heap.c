@@ -30,6 +30,7 @@
 
 heap_t heap;
 __thread unsigned char heap_thread_ready;
+__thread unsigned char heap_thread_starting;
 __thread int64_t heap_net_bytes;
 free_mode_t heap_free_mode = FREE_HONOR;
 
@@ -134,6 +135,8 @@ static void heap_bind_thread(void) {
     heap_thread_ready = 1;
 }
 
+_Static_assert(HEAP_TCACHE_NONE == MALLOCX_TCACHE_NONE, "heap.h's copy of jemalloc's flag");
+
 /* Flags for jemalloc calls outside the fast path: the arena explicitly if
  * the thread could not be bound. */
 static int heap_flags(void) {
@@ -148,7 +151,7 @@ static prep_t heap_prepare(void) {
   int s = atomic_load_explicit(&heap_state, memory_order_acquire);
   if (s == HEAP_FAILED) return PREP_LIBC;
   if (s != HEAP_READY) return PREP_BOOT;
-  if (!heap_thread_ready) heap_bind_thread();
+  if (!heap_thread_ready && !heap_thread_starting) heap_bind_thread();
   return PREP_HEAP;
 }
 

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 
 #include "blocking.h"
+#include "heap.h"
 #include "meta.h"
 #include "os.h"
 #include "threads.h"
@@ -90,9 +91,11 @@ typedef struct start {
 
 static void *trampoline(void *p) {
   start_t s = *(start_t *)p;
+  heap_thread_starting = 1;
   free(p);
   threads_inherit_set(s.inherit);
   register_self();
+  heap_thread_starting = 0;
   return s.fn(s.arg);
 }
 

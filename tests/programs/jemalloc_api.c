@@ -32,6 +32,7 @@
  * Run plain (every call goes to jemalloc) and preloaded (tests/compare.sh):
  * the outputs must be identical and pacegc must print nothing. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -579,6 +580,27 @@ static void call_realloc_in_place(void)
 	}
 }
 
+/* A new thread whose first call is a free of another thread's object
+ * does not get that object back from its first malloc: as in jemalloc,
+ * the object goes back to its own arena and the thread allocates from
+ * its own.  (Reused, the two threads' objects would share a cache line:
+ * bench/cachescratch ran 4x jemalloc's time.) */
+static void *free_then_malloc(void *given)
+{
+	free(given);
+	return malloc(8);
+}
+
+static void call_thread_first_free(void)
+{
+	void *given = malloc(8), *got;
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, free_then_malloc, given) == 0, "pthread_create");
+	CHECK(pthread_join(t, &got) == 0 && got != NULL, "pthread_join");
+	CHECK(got != given, "the thread's first malloc returned the object it freed first (%p)", got);
+	free(got);
+}
+
 static void call_usable_mallocx(void)
 {
 	void *p = mallocx(100, 0);
@@ -631,6 +653,7 @@ static void section_calls(void)
 		{ "xallocx(malloc)", call_xallocx_malloc },
 		{ "realloc(mallocx)", call_realloc_mallocx },
 		{ "realloc in place as jemalloc's", call_realloc_in_place },
+		{ "a new thread's first free is not its first malloc", call_thread_first_free },
 		{ "malloc_usable_size(mallocx)", call_usable_mallocx },
 		{ "nallocx = malloc's size", call_nallocx_malloc },
 		{ "stats.allocated counts malloc", call_stats_malloc },
