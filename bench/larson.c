@@ -99,8 +99,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	steps = scale * STEPS_PER_PCT;
-	if (steps < 1)
-		steps = 1;
 	/* The tables are filled by the main thread: the first round's frees
 	 * are all of memory another thread allocated. */
 	for (long i = 0; i < nthreads; i++) {

@@ -20,7 +20,6 @@ bool maps_parse_file(const char *s, size_t len, map_file_t *f) {
   i = parse_hex(s, len, i + 1, &f->hi);
   if (i == 0 || i + 5 > len || s[i] != ' ' || f->hi <= f->lo) return false;
   f->perms = s + i + 1;
-  f->exec = f->perms[2] == 'x';
   /* The offset, device and inode: three more fields. */
   i += 5;
   for (int field = 0; field < 3; field++) {

@@ -44,7 +44,6 @@ bool maps_parse_line(const char *line, size_t len, map_entry_t *out);
 typedef struct map_file {
   uintptr_t lo, hi, offset;
   const char *perms;
-  bool exec;
   const char *path;
   size_t path_len;
 } map_file_t;

@@ -145,7 +145,7 @@ static size_t collect_mappings(void) {
     bool ok = maps_parse_file(text + start, i - start, &f);
     text[i] = 0;
     start = i + 1;
-    if (!ok || !f.exec || f.path_len == 0 || f.path[0] != '/') continue;
+    if (!ok || f.perms[2] != 'x' || f.path_len == 0 || f.path[0] != '/') continue;
     if (!vec_fit(&P.mappings, n + 1, sizeof(pprof_mapping_t))) break;
     VEC_AT(P.mappings, pprof_mapping_t)[n++] = (pprof_mapping_t){
       .start = f.lo, .limit = f.hi, .offset = f.offset, .file = f.path, .build_id = NULL,
