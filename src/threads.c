@@ -7,11 +7,12 @@
  *              whose seq changed before it entered the park, returns at
  *              once: that is what makes late signals of abandoned stops
  *              harmless.  Parked threads futex-wait on it.
- *   inside     threads between entering and leaving park().  Beginning a
- *              stop waits for zero, so no thread of stop S is still in
- *              park() when stop S+2 clears the slots.  Resuming does not
- *              wait: the woken threads' scheduling delays would be the
- *              stopper's pause, and by the next stop they are long out.
+ *   inside     threads between entering and leaving park().  A stop
+ *              waits for zero before its deadline starts, so no thread of
+ *              stop S is still in park() when stop S+2 clears the slots.
+ *              Resuming does not wait: the woken threads' scheduling
+ *              delays would be the stopper's pause, and by the next stop
+ *              they are long out.
  *   next_slot  a parking thread claims slots[fetch_add(next_slot)], fills
  *              it and publishes it by storing tid last (release); a slot
  *              with tid != 0 is complete.
@@ -781,12 +782,16 @@ static bool run_rounds(stop_ctx_t *c) {
   return fail(c, STOP_TABLES, 0, 0);   /* the listing never settled */
 }
 
-/* Resets the per-stop words and opens stop seq+1 (odd), once every
- * parker of the last stop has left park(): one that published before the
- * last resume may not have run since. */
-static void begin_stop(void) {
+/* Waits until every parker of the last stop has left park(): one that
+ * published before the last resume may not have run since. */
+static void await_last_parkers(void) {
   for (uint32_t n; (n = atomic_load(&stw.inside)) != 0;)
     os_futex_wait(&stw.inside, n, -1);
+}
+
+/* Resets the per-stop words and opens stop seq+1 (odd); the last stop's
+ * parkers are out (await_last_parkers). */
+static void begin_stop(void) {
   memset(stw.slots, 0, stw.used_slots * sizeof(stopped_thread_t));
   memset(stw.set, 0, (stw.set_mask + 1) * sizeof(tid_entry_t));
   atomic_store(&stw.acks, 0);
@@ -811,6 +816,8 @@ bool threads_stop_world(world_t *w, unsigned timeout_ms, stop_result_t *why) {
     why->status = atomic_load(&stw.sig) ? STOP_BUSY : STOP_NO_SIGNAL;
     return false;
   }
+  /* Before the deadline starts: that wait was the last stop's restart. */
+  await_last_parkers();
   uint64_t now = os_monotonic_ns();
   stop_ctx_t c = { .self = self, .tasks_fd = os_proc_fd(OS_PROC_TASK), .why = why,
                    .deadline = now + (uint64_t)timeout_ms * 1000000u,
