@@ -1,6 +1,7 @@
 /* Bytes a thread has just received: see landing.h. */
 #include "landing.h"
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ static void keep_tail(landing_spans_t *s) {
  * are messages: got counts the messages, each buffer is whole). */
 static void call_clip(const landing_spans_t *call, bool msgs, size_t got, landing_spans_t *out) {
   out->n = 0;
+  out->fd = call->fd;
   for (unsigned i = 0; i < call->n && got > 0; i++) {
     span_t s = call->s[i];
     size_t len = s.hi - s.lo;
@@ -36,10 +38,11 @@ static void call_clip(const landing_spans_t *call, bool msgs, size_t got, landin
   }
 }
 
-static void begin(void) {
+static void begin(int fd) {
   L.state = LANDING_IDLE;
   atomic_signal_fence(memory_order_seq_cst);
   L.call.n = 0;
+  L.call.fd = fd;
   L.call_msgs = false;
 }
 
@@ -55,21 +58,21 @@ static void call_open(void) {
   L.state = LANDING_CALL;
 }
 
-void landing_begin(void *buf, size_t len) {
-  begin();
+void landing_begin(int fd, void *buf, size_t len) {
+  begin(fd);
   call_add((uintptr_t)buf, len);
   call_open();
 }
 
-void landing_begin_iov(const struct iovec *iov, size_t n) {
-  begin();
+void landing_begin_iov(int fd, const struct iovec *iov, size_t n) {
+  begin(fd);
   for (size_t i = 0; i < n && L.call.n < LANDING_SPANS; i++)
     call_add((uintptr_t)iov[i].iov_base, iov[i].iov_len);
   call_open();
 }
 
-void landing_begin_mmsg(const struct mmsghdr *v, unsigned n) {
-  begin();
+void landing_begin_mmsg(int fd, const struct mmsghdr *v, unsigned n) {
+  begin(fd);
   L.call_msgs = true;
   for (unsigned i = 0; i < n && L.call.n < LANDING_SPANS; i++) {
     const struct msghdr *h = &v[i].msg_hdr;
@@ -90,6 +93,7 @@ static void run_update(const landing_spans_t *got) {
   if (got->n == 1 && old->n > 0 && old->s[old->n - 1].hi == got->s[0].lo) {
     *next = *old;
     next->s[next->n - 1].hi = got->s[0].hi;
+    next->fd = got->fd;
   } else {
     *next = *got;
   }
@@ -124,7 +128,7 @@ void landing_end_mmsg(const struct mmsghdr *v, int r) {
     L.state = LANDING_IDLE;
     return;
   }
-  landing_spans_t got = { .n = 0 };
+  landing_spans_t got = { .n = 0, .fd = L.call.fd };
   for (unsigned i = 0; i < L.call.n && i < (unsigned)r; i++) {
     span_t s = L.call.s[i];
     size_t len = v[i].msg_len;
@@ -136,54 +140,89 @@ void landing_end_mmsg(const struct mmsghdr *v, int r) {
 
 /* ---- the park's side ---- */
 
-/*
- * What a receive the thread was interrupted in has got: the system call's
- * return value when the thread stopped right after a system call
- * instruction, else nothing yet (it is blocked in the call, about to make
- * it, or past the wrapper's own bookkeeping).  Where the instruction
- * before the stop cannot be read safely (it would lie on the page below),
- * the return register is taken as it is: the clip to the call's buffers
- * bounds what a wrong guess costs.
- */
-/* Whether the instruction of `len` bytes before pc is `insn` (code is
- * not aligned: read bytewise). */
-static bool insn_before(uintptr_t pc, const void *insn, size_t len) {
-  return memcmp((const void *)(pc - len), insn, len) == 0;
+/* Whether the `len` bytes of code at `at` are `insn` (code is not
+ * aligned: read bytewise). */
+static bool insn_at(uintptr_t at, const void *insn, size_t len) {
+  return memcmp((const void *)at, insn, len) == 0;
 }
 
+/* syscall_got's answer when the thread may be past the call's return but
+ * short of landing_end's record of it. */
+#define GOT_UNKNOWN SIZE_MAX
+
+/*
+ * What a receive the thread was interrupted in has got, from where it
+ * stopped:
+ *   - right after a system call instruction: the call's return value
+ *     (a signal that comes while a thread is in a system call is taken at
+ *     the call's return);
+ *   - on one: nothing yet (the thread is about to make the call, or the
+ *     kernel restarted it for the handler: SA_RESTART moves the pc back
+ *     onto the instruction);
+ *   - anywhere else: GOT_UNKNOWN.  The thread may be in the code between
+ *     the call's return and landing_end (glibc's epilogue, the wrapper),
+ *     the bytes in its buffer and their count in no register the park
+ *     can name: a stop signalled from another CPU lands there.
+ * Where the instruction before the stop cannot be read safely (it would
+ * lie on the page below), the return register is taken as it is: the clip
+ * to the call's buffers bounds what a wrong guess costs.  Elsewhere the
+ * code is read where the thread is about to run it, so it is mapped.
+ */
 static size_t syscall_got(const ucontext_t *uc) {
 #if defined(__x86_64__)
-  static const unsigned char syscall_insn[] = { 0x0f, 0x05 };
+  static const unsigned char insn[] = { 0x0f, 0x05 };   /* syscall */
   uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
   long ret = (long)uc->uc_mcontext.gregs[REG_RAX];
-  bool known = (pc & (PAGE_SIZE - 1)) >= sizeof syscall_insn;
-  bool after = known && insn_before(pc, syscall_insn, sizeof syscall_insn);
 #elif defined(__aarch64__)
-  static const unsigned char svc_insn[] = { 0x01, 0x00, 0x00, 0xd4 };   /* svc #0 */
+  static const unsigned char insn[] = { 0x01, 0x00, 0x00, 0xd4 };   /* svc #0 */
   uintptr_t pc = (uintptr_t)uc->uc_mcontext.pc;
   long ret = (long)uc->uc_mcontext.regs[0];
-  bool known = (pc & (PAGE_SIZE - 1)) >= sizeof svc_insn;
-  bool after = known && insn_before(pc, svc_insn, sizeof svc_insn);
 #else
-  long ret = 0;
-  bool known = true, after = false;
   (void)uc;
+  return GOT_UNKNOWN;
 #endif
-  return (after || !known) && ret > 0 ? (size_t)ret : 0;
+#if defined(__x86_64__) || defined(__aarch64__)
+  uintptr_t in_page = pc & (PAGE_SIZE - 1);
+  bool known = in_page >= sizeof insn;
+  if (!known || insn_at(pc - sizeof insn, insn, sizeof insn)) return ret > 0 ? (size_t)ret : 0;
+  /* The bytes at pc are read only on pc's page: the next one may be
+   * unmapped where a shorter instruction ends the code. */
+  bool fits = in_page <= PAGE_SIZE - sizeof insn;
+  return fits && insn_at(pc, insn, sizeof insn) ? 0 : GOT_UNKNOWN;
+#endif
+}
+
+/* Appends spans to out; from `open` on if the receive's end is not
+ * known. */
+static void append(landed_t *out, const landing_spans_t *from, bool open) {
+  if (from->n == 0) return;
+  if (open) out->open = out->n;
+  memcpy(out->s + out->n, from->s, from->n * sizeof *from->s);
+  out->n += from->n;
+  out->fd = from->fd;
 }
 
 static void capture(const landing_t *l, landed_t *out, const ucontext_t *uc) {
-  const landing_spans_t *run = &l->run[l->cur];
-  memcpy(out->s, run->s, run->n * sizeof *run->s);
-  out->n = run->n;
+  out->n = 0;
+  out->open = UINT_MAX;
+  out->fd = -1;
+  append(out, &l->run[l->cur], false);
   sig_atomic_t state = l->state;
-  if (state == LANDING_IDLE) return;
-  size_t got = state == LANDING_GOT ? l->got : uc != NULL ? syscall_got(uc) : 0;
-  landing_spans_t call;
-  call_clip(&l->call, l->call_msgs, got, &call);
-  keep_tail(&call);
-  memcpy(out->s + out->n, call.s, call.n * sizeof *call.s);
-  out->n += call.n;
+  if (state != LANDING_IDLE) {
+    size_t got = state == LANDING_GOT ? l->got : uc != NULL ? syscall_got(uc) : 0;
+    landing_spans_t call;
+    if (got == GOT_UNKNOWN) {
+      /* Received bytes fill the buffers from their front. */
+      call_clip(&l->call, false, LANDING_KEEP, &call);
+    } else {
+      call_clip(&l->call, l->call_msgs, got, &call);
+      keep_tail(&call);
+    }
+    /* Per-message buffers are whole here: where the last ended is not
+     * known either. */
+    append(out, &call, got == GOT_UNKNOWN || l->call_msgs);
+  }
+  if (out->open > out->n) out->open = out->n;
 }
 
 void landing_capture(landed_t *out, const ucontext_t *uc) { capture(&L, out, uc); }

@@ -13,6 +13,12 @@
  * got (from the system call's return register), and each cycle reads
  * those bytes at every offset, as it reads a queue.
  *
+ * A stream reader may take a record in pieces: a stop between two
+ * receives finds an address's first bytes at the end of the buffer and
+ * its last still queued.  So the record names the descriptor its latest
+ * bytes came from, and the cycle reads them followed by the first bytes
+ * of that descriptor's queue (transit.c), as one stream.
+ *
  * The record is the latest LANDING_KEEP bytes of the thread's latest run
  * of receives: a receive into the bytes right after the previous one's
  * (a stream read in pieces, a batch read until EAGAIN) extends the run,
@@ -43,6 +49,7 @@
 typedef struct landing_spans {
   span_t s[LANDING_SPANS];
   unsigned n;
+  int fd;                              /* received from; -1: none */
 } landing_spans_t;
 
 typedef enum { LANDING_IDLE, LANDING_CALL, LANDING_GOT } landing_state_t;
@@ -60,18 +67,23 @@ typedef struct landing {
   volatile sig_atomic_t state;
 } landing_t;
 
-/* What a park saw: the run, then what the receive in progress got. */
+/* What a park saw: the run, then what the receive in progress got, in
+ * the order they came.  fd's queue goes on where s[n - 1] ends, or, when
+ * open < n, the receive in progress may have ended anywhere in s[open]
+ * to s[n - 1] (the park could not tell how much it got). */
 typedef struct landed {
   span_t s[2 * LANDING_SPANS];
   unsigned n;
+  unsigned open;
+  int fd;                              /* -1: no queue goes on from here */
 } landed_t;
 
-/* Before a receive into the given buffers, on a descriptor that may
- * carry the process's addresses (transit_may_carry); landing_end
+/* Before a receive from fd into the given buffers, on a descriptor that
+ * may carry the process's addresses (transit_may_carry); landing_end
  * (landing_end_mmsg) must follow. */
-void landing_begin(void *buf, size_t len);
-void landing_begin_iov(const struct iovec *iov, size_t n);
-void landing_begin_mmsg(const struct mmsghdr *v, unsigned n);
+void landing_begin(int fd, void *buf, size_t len);
+void landing_begin_iov(int fd, const struct iovec *iov, size_t n);
+void landing_begin_mmsg(int fd, const struct mmsghdr *v, unsigned n);
 
 /* After it, with its result. */
 void landing_end(ssize_t r);

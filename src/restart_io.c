@@ -128,7 +128,7 @@ static int socket_wait(int fd, short events, const deadline_t *d) {
   } while (0)
 
 #define IN_BUF(fd, buf, n, call) \
-  RECEIVE(fd, landing_begin(buf, n), call, landing_end(got_))
+  RECEIVE(fd, landing_begin(fd, buf, n), call, landing_end(got_))
 
 EXPORT ssize_t read(int fd, void *buf, size_t n) { IN_BUF(fd, buf, n, __read(fd, buf, n)); }
 
@@ -141,7 +141,7 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n) { OUT(fd, __write(fd, bu
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int n) {
   if (LIBC(readv) == NULL) return errno = ENOSYS, -1;
-  RECEIVE(fd, landing_begin_iov(iov, iov && n > 0 ? (size_t)n : 0), libc.readv(fd, iov, n),
+  RECEIVE(fd, landing_begin_iov(fd, iov, iov && n > 0 ? (size_t)n : 0), libc.readv(fd, iov, n),
           landing_end(got_));
 }
 
@@ -175,13 +175,13 @@ EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
   if (LIBC(recvmsg) == NULL) return errno = ENOSYS, -1;
   bool iov = msg != NULL && msg->msg_iov != NULL;
-  RECEIVE(fd, landing_begin_iov(iov ? msg->msg_iov : NULL, iov ? msg->msg_iovlen : 0),
+  RECEIVE(fd, landing_begin_iov(fd, iov ? msg->msg_iov : NULL, iov ? msg->msg_iovlen : 0),
           libc.recvmsg(fd, msg, flags), landing_end(got_));
 }
 
 EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *timeout) {
   if (LIBC(recvmmsg) == NULL) return errno = ENOSYS, -1;
-  RECEIVE(fd, landing_begin_mmsg(v, v ? n : 0), libc.recvmmsg(fd, v, n, flags, timeout),
+  RECEIVE(fd, landing_begin_mmsg(fd, v, v ? n : 0), libc.recvmmsg(fd, v, n, flags, timeout),
           landing_end_mmsg(v, (int)got_));
 }
 

@@ -127,11 +127,24 @@ void transit_init(void) {
 #define CHUNK ((size_t)256 << 10)     /* read at a time */
 #define CARRY (sizeof(uintptr_t) - 1) /* bytes kept from one read to the next */
 
+/* The first CARRY bytes of a queue read this cycle (n: fewer if it held
+ * fewer): a record a thread read in pieces goes on there from the last
+ * bytes it received (landing.h). */
+typedef struct queue_head {
+  unsigned char b[CARRY];
+  unsigned char n;
+} queue_head_t;
+
+/* A thread's record, read as one stream into the scratch bytes. */
+_Static_assert(2 * LANDING_KEEP <= CHUNK, "a landed record fits the scratch bytes");
+
 /* Scratch kept from cycle to cycle, in bookkeeping memory (which is no
  * root): descriptors to poll, one read's bytes, and the words found. */
 static struct {
-  struct pollfd *polls;
-  size_t polls_cap;
+  struct pollfd *polls;               /* by descriptor, ascending */
+  queue_head_t *heads;                /* polls[i]'s queue's first bytes */
+  size_t polls_cap, heads_cap, npolls;
+  queue_head_t *head;                 /* of the queue being read; NULL */
   unsigned char *bytes;               /* CARRY + CHUNK */
   uintptr_t *words;
   size_t nwords, words_cap;
@@ -165,6 +178,12 @@ static bool keep_words(const unsigned char *b, size_t n) {
  * the stream's own alignment is not the reader's.
  */
 static bool scan_bytes(size_t n) {
+  queue_head_t *h = ts.head;
+  if (h != NULL && h->n < CARRY) {
+    size_t k = n < CARRY - h->n ? n : CARRY - h->n;
+    memcpy(h->b + h->n, ts.bytes + CARRY, k);
+    h->n = (unsigned char)(h->n + k);
+  }
   if (!keep_words(ts.bytes, n)) return false;
   memmove(ts.bytes, ts.bytes + n, CARRY);
   ts.read += n;
@@ -292,10 +311,14 @@ static bool gather(size_t *npolls) {
         atomic_store_explicit(e, v | port << ENTRY_PORT_SHIFT, memory_order_relaxed);
       if (port != 0) ts.ports[port / 64] |= (uint64_t)1 << (port % 64);
     }
-    if (n == ts.polls_cap &&
-        !meta_reserve((void **)&ts.polls, &ts.polls_cap, n + 1, sizeof *ts.polls,
-                      "pacegc-transit-polls"))
+    if ((n == ts.polls_cap &&
+         !meta_reserve((void **)&ts.polls, &ts.polls_cap, n + 1, sizeof *ts.polls,
+                       "pacegc-transit-polls")) ||
+        (n == ts.heads_cap &&
+         !meta_reserve((void **)&ts.heads, &ts.heads_cap, n + 1, sizeof *ts.heads,
+                       "pacegc-transit-heads")))
       return false;
+    ts.heads[n].n = 0;
     ts.polls[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
   }
   *npolls = n;
@@ -343,12 +366,16 @@ static bool read_queue(int fd, short revents) {
   }
 }
 
+static bool scratch_bytes(void) {
+  return ts.bytes != NULL || (ts.bytes = meta_map(CARRY + CHUNK, "pacegc-transit-bytes")) != NULL;
+}
+
 static bool read_queues(void) {
   size_t n = 0;
   if (!gather(&n)) return false;
   if (n == 0) return true;
-  if (ts.bytes == NULL && (ts.bytes = meta_map(CARRY + CHUNK, "pacegc-transit-bytes")) == NULL)
-    return false;
+  if (!scratch_bytes()) return false;
+  ts.npolls = n;
   struct timespec now = {0, 0};
   long ready = os_syscall4(SYS_ppoll, ts.polls, n, &now, NULL);
   bool ok = true;
@@ -356,11 +383,26 @@ static bool read_queues(void) {
     /* If poll itself failed (more descriptors than RLIMIT_NOFILE allows
      * now), every queue is read. */
     short got = ready < 0 ? POLLIN : ts.polls[i].revents;
+    ts.head = &ts.heads[i];
     if (got & POLLNVAL) transit_close(ts.polls[i].fd);
     else ok = read_queue(ts.polls[i].fd, got);
   }
+  ts.head = NULL;
   private_pipe_close();
   return ok;
+}
+
+/* The first bytes of fd's queue as this cycle read them; NULL if it read
+ * none. */
+static const queue_head_t *queue_head(int fd) {
+  size_t lo = 0, hi = ts.npolls;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (ts.polls[mid].fd < fd) lo = mid + 1;
+    else hi = mid;
+  }
+  bool found = lo < ts.npolls && ts.polls[lo].fd == fd && ts.heads[lo].n > 0;
+  return found ? &ts.heads[lo] : NULL;
 }
 
 /* ---- bytes just received (landing.h) ---- */
@@ -386,18 +428,49 @@ static span_t readable_part(const maps_t *m, span_t s) {
   return (span_t){ s.lo, end < s.hi ? end : s.hi };
 }
 
+/*
+ * The bytes a thread received last, read as one stream in the order they
+ * came (a word may straddle two of its buffers), followed by the first
+ * bytes still queued on the descriptor they came from (a record read in
+ * pieces).  Parts no longer readable read as zeros.  Where the park could
+ * not tell how much the latest receive got (l->open), the queue may go on
+ * after any byte of it: the words across each such end are read too.
+ */
 static bool keep_landed(const landed_t *l, const maps_t *m) {
+  if (l->n == 0) return true;
+  if (!scratch_bytes()) return false;
+  unsigned char *b = ts.bytes;
+  size_t n = 0, open_at = SIZE_MAX;
   for (unsigned i = 0; i < l->n; i++) {
-    span_t s = readable_part(m, l->s[i]);
-    if (s.hi - s.lo >= sizeof(uintptr_t) &&
-        !keep_words((const unsigned char *)s.lo, s.hi - s.lo - CARRY))
-      return false;
+    if (i == l->open) open_at = n;
+    /* At most 2 * LANDING_KEEP in all (landing.c); the cut keeps a torn
+     * record inside the scratch bytes all the same. */
+    size_t len = l->s[i].hi - l->s[i].lo;
+    span_t want = { l->s[i].lo, l->s[i].lo + (len < CHUNK - n ? len : CHUNK - n) };
+    span_t s = readable_part(m, want);
+    memcpy(b + n, (const void *)s.lo, s.hi - s.lo);
+    memset(b + n + (s.hi - s.lo), 0, want.hi - s.hi);
+    n += want.hi - want.lo;
+  }
+  const queue_head_t *h = queue_head(l->fd);
+  unsigned char head[CARRY] = { 0 };
+  if (h != NULL) memcpy(head, h->b, h->n);
+  memcpy(b + n, head, CARRY);
+  if (!keep_words(b, n)) return false;
+  if (h == NULL || open_at == SIZE_MAX) return true;
+  unsigned char across[2 * CARRY];
+  memcpy(across + CARRY, head, CARRY);
+  for (size_t end = open_at > 0 ? open_at : 1; end < n; end++) {
+    size_t k = end < CARRY ? end : CARRY;
+    memset(across, 0, CARRY - k);
+    memcpy(across + CARRY - k, b + end - k, k);
+    if (!keep_words(across, CARRY)) return false;
   }
   return true;
 }
 
 bool transit_add_roots(roots_t *r, const world_t *w, const maps_t *m) {
-  ts.nwords = ts.read = 0;
+  ts.nwords = ts.read = ts.npolls = 0;
   bool ok = read_queues();
   landed_t self;
   landing_capture(&self, NULL);

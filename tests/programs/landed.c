@@ -22,6 +22,9 @@
  * Deterministic output.  Usage: landed MODE */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,8 @@
 #define REC_MAX (8 + sizeof(uintptr_t))
 #define MSG_WORDS 8
 #define REFILL (4 * RECORDS)
+#define RACE_RECORDS 100000
+#define RACE_INFLIGHT 8
 
 struct msg {
 	uintptr_t self;
@@ -112,6 +117,85 @@ static void read_exactly(unsigned char *at, size_t n)
 	CHECK(tu_read_all(fds[0], at, n), "read: end of file");
 }
 
+/* ---- race ---- */
+
+/* Records of RACE_REC bytes: h, filler, the address at offset h (1 to
+ * 8), filler; written with one write each. */
+#define RACE_REC 16
+
+static sem_t race_slots;
+static atomic_int race_done;
+static size_t race_split;   /* 0: one read per record; else the first read's bytes */
+
+/* The writer's copy of the address stays in an aligned word until the
+ * write has returned (the bytes are queued then): before it, an address
+ * only at an odd offset of a buffer the program is about to send is the
+ * program's own hazard, not a transit (README). */
+static void *race_writer(void *arg)
+{
+	static uintptr_t held;
+	uint64_t rng = 7;
+	(void)arg;
+	for (uint64_t i = 0; i < RACE_RECORDS; i++) {
+		while (sem_wait(&race_slots) != 0)
+			CHECK(errno == EINTR, "sem_wait: %s", strerror(errno));
+		struct msg *m = malloc(sizeof *m);
+		CHECK(m != NULL, "malloc");
+		m->self = (uintptr_t)m;
+		m->seq = i;
+		for (int j = 0; j < MSG_WORDS; j++)
+			m->pattern[j] = i * 0x9e3779b97f4a7c15ULL + (uint64_t)j;
+		*(volatile uintptr_t *)&held = (uintptr_t)m;
+		unsigned char rec[RACE_REC];
+		size_t h = 1 + tu_next(&rng) % 8;
+		memset(rec, 0xa5, sizeof rec);
+		rec[0] = (unsigned char)h;
+		memcpy(rec + h, &m, sizeof m);
+		tu_write_all(fds[1], rec, sizeof rec);
+		*(volatile uintptr_t *)&held = 0;
+	}
+	return NULL;
+}
+
+/* Takes each record with one read (the writer queued it whole), or in two
+ * that split its address (race_split bytes, then the rest), and only then
+ * copies the address out. */
+static void *race_reader(void *arg)
+{
+	(void)arg;
+	for (uint64_t i = 0; i < RACE_RECORDS; i++) {
+		unsigned char rec[RACE_REC];
+		if (race_split) {
+			read_exactly(rec, race_split);
+			read_exactly(rec + race_split, RACE_REC - race_split);
+		} else {
+			read_exactly(rec, RACE_REC);
+		}
+		CHECK(rec[0] >= 1 && rec[0] <= 8, "record %lu: header %u", (unsigned long)i, rec[0]);
+		check_msg(record_msg(rec, rec[0] + sizeof(uintptr_t), i), i);
+		CHECK(sem_post(&race_slots) == 0, "sem_post");
+	}
+	atomic_store(&race_done, 1);
+	return NULL;
+}
+
+/* Runs the writer and the reader under cycles back to back. */
+static long race(void)
+{
+	CHECK(sem_init(&race_slots, 0, RACE_INFLIGHT) == 0, "sem_init");
+	pthread_t w, r;
+	CHECK(pthread_create(&w, NULL, race_writer, NULL) == 0, "pthread_create");
+	CHECK(pthread_create(&r, NULL, race_reader, NULL) == 0, "pthread_create");
+	long cycles = 0;
+	while (tu_collect_ptr != NULL && !atomic_load(&race_done)) {
+		tu_gc();
+		cycles++;
+	}
+	CHECK(pthread_join(w, NULL) == 0, "pthread_join");
+	CHECK(pthread_join(r, NULL) == 0, "pthread_join");
+	return cycles;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "batch";
@@ -181,8 +265,17 @@ int main(int argc, char **argv)
 			for (int j = 0; j < REFILL; j++)
 				free(refill[j]);
 		}
+	} else if (!strcmp(mode, "race") || !strcmp(mode, "race-split")) {
+		/* 5 bytes first: the address (at 1 to 8) is cut after 4 to
+		 * no bytes, then read whole after a cut of 1 to 4 bytes. */
+		race_split = strcmp(mode, "race") ? 5 : 0;
+		long cycles = race();
+		if (getenv("LANDED_CYCLES"))
+			fprintf(stderr, "landed %s: %ld cycles\n", mode, cycles);
+		printf("landed %s: %d records, every message intact\n", mode, RACE_RECORDS);
+		return 0;
 	} else {
-		FAIL("usage: landed piece|batch|unmapped");
+		FAIL("usage: landed piece|batch|unmapped|race|race-split");
 	}
 	printf("landed %s: %d records, every message intact\n", mode,
 	       strcmp(mode, "unmapped") ? RECORDS : 2);

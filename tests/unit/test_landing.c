@@ -1,8 +1,9 @@
 /*
  * landing.c: the record of what a thread received last, as its park
  * sees it — runs extended and cut to LANDING_KEEP, scattered and
- * per-message receives clipped to what they got, and a receive the
- * thread was parked in read from the interrupted context.
+ * per-message receives clipped to what they got, a receive the thread
+ * was parked in read from the interrupted context, and the descriptor
+ * the latest bytes came from.
  */
 #include <check.h>
 
@@ -38,7 +39,7 @@ static void expect(const landed_t *l, unsigned n, const span_t *want) {
 }
 
 static void receive(uintptr_t at, size_t len, ssize_t got) {
-  landing_begin((void *)at, len);
+  landing_begin(3, (void *)at, len);
   landing_end(got);
 }
 
@@ -49,9 +50,12 @@ static void setup(void) {
 START_TEST(runs) {
   landed_t l = seen(NULL);
   ck_assert_uint_eq(l.n, 0);
+  ck_assert_int_eq(l.fd, -1);
   receive(B(0), 100, 40);
   l = seen(NULL);
   expect(&l, 1, (span_t[]){ { B(0), B(40) } });
+  ck_assert_int_eq(l.fd, 3);
+  ck_assert_uint_eq(l.open, 1);
   /* Nothing received, or an error: the run stays. */
   receive(B(40), 100, 0);
   receive(B(40), 100, -1);
@@ -84,19 +88,19 @@ START_TEST(scattered) {
   struct iovec iov[LANDING_SPANS + 2];
   for (int i = 0; i < LANDING_SPANS + 2; i++)
     iov[i] = (struct iovec){ (void *)B(1000 * (size_t)i), 10 * ((size_t)i + 1) };
-  landing_begin_iov(iov, 3);
+  landing_begin_iov(3, iov, 3);
   landing_end(25);   /* 10 + 15 of 10 + 20 + 30 */
   landed_t l = seen(NULL);
   expect(&l, 2, (span_t[]){ { B(0), B(10) }, { B(1000), B(1015) } });
   /* Past LANDING_SPANS buffers nothing is recorded. */
-  landing_begin_iov(iov, LANDING_SPANS + 2);
+  landing_begin_iov(3, iov, LANDING_SPANS + 2);
   landing_end(100000);
   l = seen(NULL);
   ck_assert_uint_eq(l.n, LANDING_SPANS);
   ck_assert(l.s[LANDING_SPANS - 1].hi == B(1000 * (LANDING_SPANS - 1)) + 10 * LANDING_SPANS);
   /* Empty buffers are no spans. */
   iov[1].iov_len = 0;
-  landing_begin_iov(iov, 3);
+  landing_begin_iov(3, iov, 3);
   landing_end(40);
   l = seen(NULL);
   expect(&l, 2, (span_t[]){ { B(0), B(10) }, { B(2000), B(2030) } });
@@ -112,13 +116,24 @@ START_TEST(messages) {
     v[i].msg_hdr.msg_iov = &iov[i];
     v[i].msg_hdr.msg_iovlen = 1;
   }
-  landing_begin_mmsg(v, 3);
+  landing_begin_mmsg(3, v, 3);
   v[0].msg_len = 7;
   v[1].msg_len = 64;
   v[2].msg_len = 9;   /* not received: r is 2 */
   landing_end_mmsg(v, 2);
   landed_t l = seen(NULL);
   expect(&l, 2, (span_t[]){ { B(0), B(7) }, { B(4096), B(4160) } });
+  ck_assert_uint_eq(l.open, l.n);
+  /* Between the call's return and the update, each buffer is whole:
+   * where the last message ended is not known. */
+  landing_begin_mmsg(5, v, 3);
+  thread_ctl.landing.got = 2;
+  thread_ctl.landing.state = LANDING_GOT;
+  l = seen(NULL);
+  expect(&l, 4, (span_t[]){ { B(0), B(7) }, { B(4096), B(4160) }, { B(0), B(64) },
+                            { B(4096), B(4160) } });
+  ck_assert_uint_eq(l.open, 2);
+  ck_assert_int_eq(l.fd, 5);
 }
 END_TEST
 
@@ -142,7 +157,7 @@ START_TEST(parked_in_a_receive) {
   code[101] = 0x0f;
   code[102] = 0x05;   /* syscall */
   receive(B(0), 100, 50);
-  landing_begin((void *)B(8192), 4096);
+  landing_begin(3, (void *)B(8192), 4096);
   ucontext_t uc = context_at((uintptr_t)code + 103, 30);
   landed_t l = seen(&uc);
   expect(&l, 2, (span_t[]){ { B(0), B(50) }, { B(8192), B(8222) } });
@@ -150,17 +165,29 @@ START_TEST(parked_in_a_receive) {
   uc = context_at((uintptr_t)code + 103, 1 << 20);
   l = seen(&uc);
   expect(&l, 2, (span_t[]){ { B(0), B(50) }, { B(8192), B(12288) } });
-  /* Blocked (restarted: pc back on the instruction), interrupted
-   * (-EINTR), or elsewhere in the wrapper: nothing landed yet. */
+  ck_assert_int_eq(l.fd, 3);
+  ck_assert_uint_eq(l.open, l.n);
+  /* Blocked (restarted: pc back on the instruction) or interrupted
+   * (-EINTR): nothing landed yet. */
   uc = context_at((uintptr_t)code + 101, 30);
   l = seen(&uc);
   expect(&l, 1, (span_t[]){ { B(0), B(50) } });
   uc = context_at((uintptr_t)code + 103, -4);
   l = seen(&uc);
   expect(&l, 1, (span_t[]){ { B(0), B(50) } });
+  /* Elsewhere, as between the call's return and the wrapper's record
+   * (glibc's epilogue): the bytes got are not known, the buffer's front
+   * may hold them and the receive may have ended anywhere in it. */
   uc = context_at((uintptr_t)code + 50, 30);
   l = seen(&uc);
-  expect(&l, 1, (span_t[]){ { B(0), B(50) } });
+  expect(&l, 2, (span_t[]){ { B(0), B(50) }, { B(8192), B(12288) } });
+  ck_assert_uint_eq(l.open, 1);
+  landing_begin(4, (void *)B(0), sizeof buf);
+  l = seen(&uc);
+  expect(&l, 2, (span_t[]){ { B(0), B(50) }, { B(0), B(LANDING_KEEP) } });
+  ck_assert_uint_eq(l.open, 1);
+  ck_assert_int_eq(l.fd, 4);
+  landing_begin(3, (void *)B(8192), 4096);
   /* At a page's first byte the instruction before is not read: the
    * register is taken as it is. */
   uc = context_at((uintptr_t)code + 4096, 30);
