@@ -49,9 +49,7 @@ struct msg {
 
 static int fds[2];
 
-/* Makes message seq and writes its record; its address is left nowhere
- * in this frame, which is gone when the next call reuses it. */
-static __attribute__((noinline)) void send_one(uint64_t seq, uint64_t *rng)
+static struct msg *msg_new(uint64_t seq)
 {
 	struct msg *m = malloc(sizeof *m);
 	CHECK(m != NULL, "malloc");
@@ -59,6 +57,14 @@ static __attribute__((noinline)) void send_one(uint64_t seq, uint64_t *rng)
 	m->seq = seq;
 	for (int i = 0; i < MSG_WORDS; i++)
 		m->pattern[i] = seq * 0x9e3779b97f4a7c15ULL + (uint64_t)i;
+	return m;
+}
+
+/* Makes message seq and writes its record; its address is left nowhere
+ * in this frame, which is gone when the next call reuses it. */
+static __attribute__((noinline)) void send_one(uint64_t seq, uint64_t *rng)
+{
+	struct msg *m = msg_new(seq);
 	unsigned char rec[REC_MAX];
 	size_t h = 1 + tu_next(rng) % 8;
 	rec[0] = (unsigned char)h;
@@ -139,12 +145,7 @@ static void *race_writer(void *arg)
 	for (uint64_t i = 0; i < RACE_RECORDS; i++) {
 		while (sem_wait(&race_slots) != 0)
 			CHECK(errno == EINTR, "sem_wait: %s", strerror(errno));
-		struct msg *m = malloc(sizeof *m);
-		CHECK(m != NULL, "malloc");
-		m->self = (uintptr_t)m;
-		m->seq = i;
-		for (int j = 0; j < MSG_WORDS; j++)
-			m->pattern[j] = i * 0x9e3779b97f4a7c15ULL + (uint64_t)j;
+		struct msg *m = msg_new(i);
 		*(volatile uintptr_t *)&held = (uintptr_t)m;
 		unsigned char rec[RACE_REC];
 		size_t h = 1 + tu_next(&rng) % 8;
