@@ -49,7 +49,7 @@
 typedef struct landing_spans {
   span_t s[LANDING_SPANS];
   unsigned n;
-  int fd;                              /* received from; -1: none */
+  int fd;                              /* received from (when n > 0) */
 } landing_spans_t;
 
 typedef enum { LANDING_IDLE, LANDING_CALL, LANDING_GOT } landing_state_t;
